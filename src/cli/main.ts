@@ -1,0 +1,220 @@
+/** The `wn-onnx` command line (the edge: arguments, files, printing, exit codes). */
+import * as fs from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { WnError } from '../errors';
+import { convert } from '../../transforms/weight-norm';
+import { fold } from '../../transforms/fold';
+import { inspectModel, type LayerInfo, type Stats } from '../wn/inspect';
+import { WEIGHT_NORM_OPS } from '../wn/layers';
+import { loadModelFile, saveModelFile, type LoadedModel } from '../node/model-file';
+import { nodeRuntime } from '../node/runtime';
+import { createSession, EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/session';
+import { inputSpecs, randomFeeds } from '../runtime/feeds';
+import { compareSessions } from '../runtime/verify';
+import { inputTensor, parseNpy } from '../data/npy';
+import type * as ort from 'onnxruntime-common';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function number(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
+    return n;
+  };
+}
+
+function regex(value: string): RegExp {
+  try {
+    return new RegExp(value);
+  } catch (e) {
+    throw new InvalidArgumentError(`not a valid regular expression: ${(e as Error).message}`);
+  }
+}
+
+function opList(value: string): string[] {
+  const ops = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = ops.filter((op) => !(WEIGHT_NORM_OPS as readonly string[]).includes(op));
+  if (unknown.length) throw new InvalidArgumentError(`unsupported op ${unknown.join(', ')}; choose from ${WEIGHT_NORM_OPS.join(',')}`);
+  return ops;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+const epOption = () => new Option('--ep <provider>', 'execution provider').choices(EXECUTION_PROVIDERS as string[]).default('cpu');
+
+interface WriteFlags { output: string; inPlace?: boolean; externalThreshold?: number }
+
+function outputOptions(cmd: Command): Command {
+  return cmd
+    .option('-o, --output <file>', 'output model ("-" for standard output)')
+    .option('--in-place', 'write over the input model (and its external data)')
+    .option('--external-threshold <bytes>', 'store tensors of at least this many bytes in external data (default: keep the input\'s layout)', number('--external-threshold'));
+}
+
+function outputTarget(input: string, flags: WriteFlags): string {
+  if (flags.inPlace) {
+    if (input === '-') throw new WnError('--in-place needs a model file, not standard input');
+    if (flags.output && flags.output !== input) throw new WnError('give either -o/--output or --in-place, not both');
+    return input;
+  }
+  if (!flags.output) throw new WnError('no output: pass -o OUT (or "-o -" for standard output, or --in-place)');
+  return flags.output;
+}
+
+function save(loaded: LoadedModel, input: string, flags: WriteFlags): void {
+  saveModelFile(loaded.model, outputTarget(input, flags), {
+    inPlace: flags.inPlace,
+    inputFiles: loaded.files,
+    externalThreshold: flags.externalThreshold,
+  });
+}
+
+const fmt = (x: number) => (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(3) : x.toFixed(4));
+const fmtStats = (s?: Stats) => (s ? `${fmt(s.min)} / ${fmt(s.mean)} / ${fmt(s.max)}` : '');
+
+function printLayers(layers: LayerInfo[]): void {
+  const rows = layers.map((l) => [
+    l.node || '(unnamed)', l.op, l.input, l.form, l.shape ? `[${l.shape}]` : '', l.features?.toString() ?? '',
+    l.form === 'weight-norm' ? fmtStats(l.g) : '', l.form === 'weight-norm' ? fmtStats(l.vNorm) : fmtStats(l.wNorm), l.note ?? '',
+  ]);
+  const header = ['node', 'op', 'weight', 'form', 'shape', 'features', 'g min/mean/max', '‖v‖ (plain: ‖W‖) min/mean/max', 'note'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const wn = layers.filter((l) => l.form === 'weight-norm').length;
+  console.log(`\n${layers.length} layer weights, ${wn} weight-normalized`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('wn-onnx')
+    .description('Weight normalization (Salimans & Kingma, 2016) for ONNX models')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  outputOptions(program.command('convert')
+    .description('rewrite layer weights W into weight-normalized g and v (W = g·v/‖v‖)')
+    .argument('<model>', 'input model ("-" for standard input)'))
+    .option('--ops <list>', `op types to convert (default: ${WEIGHT_NORM_OPS.join(',')})`, opList)
+    .option('--include <regex>', 'convert only layers whose node or weight name matches', regex)
+    .option('--exclude <regex>', 'leave layers whose node or weight name matches', regex)
+    .option('--eps <value>', 'floor under ‖v‖ so zero weight vectors stay finite', number('--eps'), 1e-12)
+    .option('--json', 'print the report as JSON on standard error')
+    .action((input: string, flags) => {
+      const loaded = loadModelFile(input);
+      const { report } = convert(loaded.model, flags);
+      save(loaded, input, flags);
+      if (flags.json) {
+        log(JSON.stringify(report, null, 2));
+        return;
+      }
+      for (const c of report.converted) {
+        log(`converted ${c.weight} (${c.layers.map((l) => `${l.op} "${l.node}"`).join(', ')}): g ${c.g} [${c.view.map((d, i) => (c.keep.includes(i) ? d : 1))}], v ${c.v}`);
+      }
+      for (const s of report.skipped) log(`skipped   ${s.op} "${s.node}" input ${s.input}: ${s.reason}`);
+      log(`${report.converted.length} weights converted, ${report.skipped.length} layer inputs skipped`);
+    });
+
+  outputOptions(program.command('fold')
+    .description('fold g and v back into plain weights, restoring the original operators')
+    .argument('<model>', 'weight-normalized model ("-" for standard input)'))
+    .action((input: string, flags) => {
+      const loaded = loadModelFile(input);
+      const { report } = fold(loaded.model);
+      save(loaded, input, flags);
+      for (const f of report.folded) log(`folded ${f.g}, ${f.v} -> ${f.weight} [${f.shape}]`);
+      log(`${report.folded.length} weights folded`);
+    });
+
+  program.command('inspect')
+    .description('list layer weights, which are weight-normalized, and g / ‖v‖ statistics')
+    .argument('<model>', 'model ("-" for standard input)')
+    .option('--json', 'print JSON')
+    .action((input: string, flags) => {
+      const layers = inspectModel(loadModelFile(input).model);
+      if (flags.json) console.log(JSON.stringify(layers, null, 2));
+      else printLayers(layers);
+    });
+
+  program.command('verify')
+    .description('run two models on the same inputs through ONNX Runtime and report the largest difference')
+    .argument('<a>', 'first model')
+    .argument('<b>', 'second model')
+    .option('--data <[input=]file.npy>', 'input data (.npy); repeat as input=file for several inputs (default: seeded random data)', collect)
+    .option('--dim <name=value>', 'value of a symbolic dimension for random inputs (default 1)', collect)
+    .option('--seed <n>', 'random input seed', number('--seed'), 0)
+    .option('--rtol <x>', 'relative tolerance', number('--rtol'), 1e-4)
+    .option('--atol <x>', 'absolute tolerance', number('--atol'), 1e-5)
+    .addOption(epOption())
+    .action(async (a: string, b: string, flags) => {
+      const runtime = nodeRuntime();
+      const modelA = loadModelFile(a);
+      const specs = inputSpecs(modelA.model);
+      const feeds = flags.data ? dataFeeds(runtime, specs, flags.data) : randomFeeds(runtime, specs, flags.seed, dimValues(flags.dim));
+      const ep = flags.ep as ExecutionProvider;
+      const [sa, sb] = [await createSession(runtime, a, ep), await createSession(runtime, b, ep)];
+      const diffs = await compareSessions(sa, sb, feeds, flags);
+      for (const d of diffs) {
+        console.log(`${d.output}: max |a-b| ${d.maxAbs.toExponential(3)}, max rel ${d.maxRel.toExponential(3)} over ${d.elements} values${d.close ? '' : '  (exceeds tolerance)'}`);
+      }
+      const ok = diffs.every((d) => d.close);
+      console.log(ok ? `match (rtol ${flags.rtol}, atol ${flags.atol}, ep ${ep})` : `MISMATCH (rtol ${flags.rtol}, atol ${flags.atol}, ep ${ep})`);
+      if (!ok) process.exitCode = 1;
+    });
+  return program;
+}
+
+function dimValues(pairs: string[] = []): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const pair of pairs) {
+    const [name, value] = pair.split('=');
+    const n = Number(value);
+    if (!name || !Number.isInteger(n) || n < 1) throw new WnError(`--dim "${pair}": expected name=positive integer`);
+    values[name] = n;
+  }
+  return values;
+}
+
+function dataFeeds(runtime: ReturnType<typeof nodeRuntime>, specs: ReturnType<typeof inputSpecs>, items: string[]): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const name = eq > 0 && !fs.existsSync(item) ? item.slice(0, eq) : specs[0]?.name;
+    const file = eq > 0 && !fs.existsSync(item) ? item.slice(eq + 1) : item;
+    const spec = specs.find((s) => s.name === name);
+    if (!spec) throw new WnError(`--data ${item}: the model has no input "${name}" (inputs: ${specs.map((s) => s.name).join(', ')})`);
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch {
+      throw new WnError(`--data ${item}: cannot read "${file}"`);
+    }
+    feeds[spec.name] = inputTensor(runtime, spec, parseNpy(bytes, file), file);
+  }
+  const missing = specs.filter((s) => !feeds[s.name]);
+  if (missing.length) throw new WnError(`no --data for input${missing.length > 1 ? 's' : ''} ${missing.map((s) => `"${s.name}"`).join(', ')}: pass --data name=file.npy for each input`);
+  return feeds;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return;
+    if (code?.startsWith('commander.')) {
+      process.exitCode = 2;
+      return;
+    }
+    if (e instanceof WnError) {
+      log(`wn-onnx: error: ${e.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    log(`wn-onnx: internal error: ${(e as Error).message ?? e} (set WN_ONNX_DEBUG=1 for details)`);
+    if (process.env.WN_ONNX_DEBUG) log((e as Error).stack ?? '');
+    process.exitCode = 3;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Emits default-domain ops in the form the model's opset requires, names everything it makes
+ * under one prefix (`conv1.weight/wn/norm`) and stamps each node's doc_string with the pass.
+ * Nodes are collected, not inserted: the pass decides where they go.
+ */
+import type { NodeProto, TensorProto } from '../onnx/proto';
+import { DataType } from '../onnx/enums';
+import { makeAttribute, type AttributeValue } from './attributes';
+import type { Graph } from './graph';
+import { floatTensor, int64Tensor } from '../tensor/values';
+
+export class Builder {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+  private readonly claimed = new Set<string>();
+
+  constructor(
+    private readonly graph: Graph,
+    readonly opset: number,
+    private readonly prefix: string,
+    private readonly docString: string,
+  ) {}
+
+  /** A fresh name under the prefix, unique in the graph and among what this builder made. */
+  name(role: string): string {
+    let name = this.graph.uniqueName(`${this.prefix}/${role}`);
+    for (let i = 1; this.claimed.has(name); i++) name = this.graph.uniqueName(`${this.prefix}/${role}_${i}`);
+    this.claimed.add(name);
+    return name;
+  }
+
+  /** Adds a node; its output is `output` when given (to reproduce an existing value's name). */
+  op(opType: string, inputs: string[], attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType, output?: string): string {
+    const nodeName = this.name(role);
+    const out = output ?? nodeName;
+    this.nodes.push({
+      name: nodeName,
+      op_type: opType,
+      domain: '',
+      input: inputs,
+      output: [out],
+      attribute: Object.entries(attributes).map(([k, v]) => makeAttribute(k, v)),
+      doc_string: this.docString,
+    });
+    return out;
+  }
+
+  constantInt64(role: string, values: number[]): string {
+    const name = this.name(role);
+    this.initializers.push(int64Tensor(name, values));
+    return name;
+  }
+
+  constantScalar(role: string, type: DataType, value: number): string {
+    const name = this.name(role);
+    this.initializers.push(floatTensor(name, type, [], Float64Array.of(value)));
+    return name;
+  }
+
+  /** ReduceL2 keeping dims; `axes` is an attribute before opset 18 and an input from 18 on. */
+  reduceL2(x: string, axes: number[], role = 'norm'): string {
+    if (this.opset >= 18) return this.op('ReduceL2', [x, this.constantInt64(`${role}_axes`, axes)], { keepdims: 1 }, role);
+    return this.op('ReduceL2', [x], { axes, keepdims: 1 }, role);
+  }
+
+  /** max(x, floor): Max broadcasts a scalar from opset 8 on; opset 7 has only Clip's `min` attribute. */
+  atLeast(x: string, floor: number, type: DataType, role = 'floor'): string {
+    if (this.opset >= 8) return this.op('Max', [x, this.constantScalar(`${role}_value`, type, floor)], {}, role);
+    return this.op('Clip', [x], { min: { float: floor } }, role);
+  }
+
+  cast(x: string, to: DataType, role = 'cast', output?: string): string {
+    return this.op('Cast', [x], { to }, role, output);
+  }
+
+  /** Reshape takes its shape as an input (opset 5 on; wn-onnx needs 7 or newer). */
+  reshape(x: string, shape: number[], role = 'reshape', output?: string): string {
+    return this.op('Reshape', [x, this.constantInt64(`${role}_shape`, shape)], {}, role, output);
+  }
+}

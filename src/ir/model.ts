@@ -1,0 +1,40 @@
+/** A model: its ModelProto, the editable main graph, and opset facts. */
+import type { ModelProto } from '../onnx/proto';
+import { Graph } from './graph';
+import { toNumber } from './int64';
+import { WnError } from '../errors';
+
+/** Oldest default-domain opset handled: ONNX Runtime has no opset-6 Div/Mul (no broadcasting). */
+export const MIN_OPSET = 7;
+
+export class Model {
+  readonly graph: Graph;
+
+  constructor(readonly proto: ModelProto) {
+    if (!proto.graph) throw new WnError('not an ONNX model: it has no graph');
+    this.graph = new Graph(proto.graph);
+  }
+
+  get irVersion(): number { return toNumber(this.proto.ir_version); }
+
+  /** The imported version of a domain ('' and 'ai.onnx' are the default domain); 0 if not imported. */
+  opset(domain = ''): number {
+    const wanted = domain === 'ai.onnx' ? '' : domain;
+    const entry = (this.proto.opset_import ?? []).find((o) => (o.domain === 'ai.onnx' ? '' : o.domain ?? '') === wanted);
+    // IR < 3 models have no opset_import: they are opset 1.
+    if (!entry) return wanted === '' && this.irVersion < 3 ? 1 : 0;
+    return toNumber(entry.version);
+  }
+
+  /** The default-domain opset, checked to be one this project can rewrite. */
+  defaultOpset(): number {
+    const opset = this.opset();
+    if (opset < MIN_OPSET) {
+      throw new WnError(`the model imports default-domain opset ${opset}; wn-onnx needs opset ${MIN_OPSET} or newer (ONNX Runtime has no opset-6 Div/Mul): upgrade it first, e.g. with onnx.version_converter.convert_version(model, 13)`);
+    }
+    return opset;
+  }
+
+  /** IR < 4: every initializer must also be listed as a graph input. */
+  get initializersAreInputs(): boolean { return this.irVersion < 4; }
+}

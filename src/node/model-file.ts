@@ -1,0 +1,153 @@
+/**
+ * Models on disk (Node only): reading a model and its external data, and writing a model and
+ * its external files atomically (temporary file + rename, model file last), never over a file
+ * the input model still reads unless the caller asks for in-place.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { decodeModel, encodeModelChunks } from '../onnx/codec';
+import { planExternalData, resolveExternalData, type SaveLayoutOptions } from '../onnx/external';
+import { Model } from '../ir/model';
+import { WnError } from '../errors';
+
+export interface LoadedModel {
+  model: Model;
+  /** Absolute paths of the files the model was read from (model file and external data). */
+  files: Set<string>;
+  /** Folder external data locations are relative to. */
+  folder: string;
+}
+
+function readFile(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new WnError(`${what} "${file}" does not exist`);
+    if (code === 'EISDIR') throw new WnError(`${what} "${file}" is a folder, not a file`);
+    throw new WnError(`cannot read ${what} "${file}": ${(e as Error).message}`);
+  }
+}
+
+/** Reads a model file ('-' reads standard input; its external data is then relative to the working folder). */
+export function loadModelFile(file: string): LoadedModel {
+  const fromStdin = file === '-';
+  const bytes = fromStdin ? readStdin() : readFile(file, 'model file');
+  if (bytes.length === 0) throw new WnError(`${fromStdin ? 'standard input' : `"${file}"`} is empty, not an ONNX model`);
+  let proto;
+  try {
+    proto = decodeModel(bytes);
+  } catch (e) {
+    if (e instanceof WnError) throw new WnError(`${fromStdin ? 'standard input' : `"${file}"`}: ${e.message}`);
+    throw e;
+  }
+  const folder = path.resolve(fromStdin ? '.' : path.dirname(file));
+  const files = new Set<string>(fromStdin ? [] : [path.resolve(file)]);
+  const cache = new Map<string, Buffer>();
+  resolveExternalData(proto, (location) => {
+    const target = path.resolve(folder, location);
+    let real: string;
+    try {
+      real = fs.realpathSync(target);
+    } catch {
+      throw new WnError(`external data file "${location}" (needed by the model, looked for at ${target}) does not exist`);
+    }
+    const realFolder = fs.realpathSync(folder);
+    if (path.relative(realFolder, real).startsWith('..') || path.isAbsolute(path.relative(realFolder, real))) {
+      throw new WnError(`external data file "${location}" resolves outside the model's folder (to ${real}); refusing to read it`);
+    }
+    files.add(target);
+    let data = cache.get(real);
+    if (!data) {
+      data = readFile(target, 'external data file');
+      cache.set(real, data);
+    }
+    return data;
+  });
+  return { model: new Model(proto), files, folder };
+}
+
+function readStdin(): Buffer {
+  const chunks: Buffer[] = [];
+  const chunk = Buffer.alloc(1 << 20);
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(0, chunk, 0, chunk.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue;
+      if (code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
+}
+
+export interface SaveOptions extends SaveLayoutOptions {
+  /** Allow writing over files the input was read from. */
+  inPlace?: boolean;
+  /** Files the input model was read from (see LoadedModel.files). */
+  inputFiles?: Set<string>;
+}
+
+function writeChunks(fd: number, chunks: Uint8Array[]): void {
+  for (const chunk of chunks) {
+    for (let written = 0; written < chunk.length;) written += fs.writeSync(fd, chunk, written, chunk.length - written);
+  }
+}
+
+/** Writes a model ('-' = standard output) and its external data files. */
+export function saveModelFile(model: Model, file: string, options: SaveOptions = {}): void {
+  const toStdout = file === '-';
+  const target = path.resolve(file);
+  const folder = path.dirname(target);
+  if (!toStdout) {
+    if (!fs.existsSync(folder)) throw new WnError(`cannot write "${file}": folder "${path.dirname(file)}" does not exist`);
+    if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new WnError(`cannot write "${file}": it is a folder`);
+    if (!options.inPlace && options.inputFiles?.has(target)) {
+      throw new WnError(`refusing to overwrite the input model "${file}": choose another output path or pass --in-place`);
+    }
+  }
+  const base = path.basename(target);
+  const reserved = options.inPlace ? new Set<string>() : options.inputFiles ?? new Set<string>();
+  const layout = planExternalData(model.proto, {
+    ...options,
+    defaultLocation: options.defaultLocation ?? (toStdout ? undefined : `${base}.data`),
+    // an output external file never replaces one the input still reads
+    renameLocation: (location) => (reserved.has(path.resolve(folder, location)) ? `${base}.data` : location),
+  });
+  const chunks = encodeModelChunks(model.proto, layout.substitute);
+  if (toStdout) {
+    writeChunks(1, chunks);
+    return;
+  }
+  const written: { temp: string; final: string }[] = [];
+  try {
+    for (const [location, fileChunks] of layout.files) written.push(writeTemp(path.resolve(folder, location), fileChunks));
+    written.push(writeTemp(target, chunks));
+    for (const { temp, final } of written) fs.renameSync(temp, final);
+  } catch (e) {
+    for (const { temp } of written) fs.rmSync(temp, { force: true });
+    if (e instanceof WnError) throw e;
+    throw new WnError(`cannot write "${file}": ${(e as Error).message}`);
+  }
+}
+
+function writeTemp(final: string, chunks: Uint8Array[]): { temp: string; final: string } {
+  fs.mkdirSync(path.dirname(final), { recursive: true });
+  const temp = `${final}.${process.pid}.tmp`;
+  const fd = fs.openSync(temp, 'w');
+  try {
+    writeChunks(fd, chunks);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  return { temp, final };
+}

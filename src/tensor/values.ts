@@ -1,0 +1,102 @@
+/** Reading and writing tensor payloads (raw_data or the typed repeated fields). */
+import Long from 'long';
+import { DataType, dataTypeName, FLOAT_TYPES } from '../onnx/enums';
+import type { TensorProto } from '../onnx/proto';
+import { createTensorProto } from '../onnx/codec';
+import { toNumber } from '../ir/int64';
+import { WnError } from '../errors';
+import { bfloat16ToFloat, elementBytes, floatToBfloat16, floatToHalf, halfToFloat } from './dtype';
+
+export type FloatArray = Float32Array | Float64Array;
+
+export function tensorDims(t: TensorProto): number[] {
+  return (t.dims ?? []).map(toNumber);
+}
+
+export function elementCount(dims: readonly number[]): number {
+  return dims.reduce((n, d) => n * d, 1);
+}
+
+function checkRawLength(t: TensorProto, raw: Uint8Array, count: number, bytes: number): void {
+  if (raw.length !== count * bytes) {
+    throw new WnError(`tensor "${t.name}": raw_data has ${raw.length} bytes, its shape [${tensorDims(t)}] of ${dataTypeName(t.data_type ?? 0)} needs ${count * bytes}`);
+  }
+}
+
+/** A typed view of raw bytes when aligned, else an aligned copy. */
+function typedView<T extends FloatArray | Int32Array | BigInt64Array | Uint16Array>(
+  raw: Uint8Array, ctor: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number },
+): T {
+  const n = raw.length / ctor.BYTES_PER_ELEMENT;
+  if (raw.byteOffset % ctor.BYTES_PER_ELEMENT === 0) return new ctor(raw.buffer as ArrayBuffer, raw.byteOffset, n);
+  const copy = raw.slice();
+  return new ctor(copy.buffer as ArrayBuffer, 0, n);
+}
+
+/**
+ * The values of a floating-point tensor: float32 and float64 as views of raw_data where the
+ * bytes are aligned (writes go into the model's buffer), float16/bfloat16 widened to float32.
+ */
+export function readFloats(t: TensorProto): FloatArray {
+  const type = (t.data_type ?? 0) as DataType;
+  if (!FLOAT_TYPES.has(type)) throw new WnError(`tensor "${t.name}" is ${dataTypeName(type)}, not a floating-point type`);
+  const count = elementCount(tensorDims(t));
+  const raw = t.raw_data;
+  if (raw && raw.length > 0 || count === 0) {
+    const bytes = raw ?? new Uint8Array(0);
+    checkRawLength(t, bytes, count, elementBytes(type));
+    if (type === DataType.FLOAT) return typedView(bytes, Float32Array);
+    if (type === DataType.DOUBLE) return typedView(bytes, Float64Array);
+    const bits = typedView(bytes, Uint16Array);
+    const widen = type === DataType.FLOAT16 ? halfToFloat : bfloat16ToFloat;
+    return Float32Array.from(bits, widen);
+  }
+  if (type === DataType.FLOAT) return Float32Array.from(t.float_data ?? []);
+  if (type === DataType.DOUBLE) return Float64Array.from(t.double_data ?? []);
+  // float16/bfloat16 without raw_data live in int32_data, one value per element
+  const widen = type === DataType.FLOAT16 ? halfToFloat : bfloat16ToFloat;
+  return Float32Array.from(t.int32_data ?? [], widen);
+}
+
+/** Little-endian raw bytes of float values in the given floating-point type. */
+export function floatsToRaw(values: FloatArray, type: DataType): Uint8Array {
+  const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  switch (type) {
+    case DataType.FLOAT: return asBytes(values instanceof Float32Array ? values : Float32Array.from(values));
+    case DataType.DOUBLE: return asBytes(values instanceof Float64Array ? values : Float64Array.from(values));
+    case DataType.FLOAT16: return asBytes(Uint16Array.from(values, floatToHalf));
+    case DataType.BFLOAT16: return asBytes(Uint16Array.from(values, floatToBfloat16));
+    default: throw new WnError(`cannot write floating-point values as ${dataTypeName(type)}`);
+  }
+}
+
+export function floatTensor(name: string, type: DataType, dims: readonly number[], values: FloatArray): TensorProto {
+  return createTensorProto({ name, data_type: type, dims: [...dims], raw_data: floatsToRaw(values, type) });
+}
+
+export function int64Tensor(name: string, values: readonly number[], dims: readonly number[] = [values.length]): TensorProto {
+  const data = BigInt64Array.from(values, (v) => BigInt(v));
+  return createTensorProto({ name, data_type: DataType.INT64, dims: [...dims], raw_data: new Uint8Array(data.buffer) });
+}
+
+/** Integer tensor values (shape/axes constants) as numbers. */
+export function readInts(t: TensorProto): number[] {
+  const type = (t.data_type ?? 0) as DataType;
+  const raw = t.raw_data;
+  const count = elementCount(tensorDims(t));
+  if (type === DataType.INT64) {
+    if (raw && raw.length) {
+      checkRawLength(t, raw, count, 8);
+      return Array.from(typedView(raw, BigInt64Array), (v) => Number(v));
+    }
+    return (t.int64_data ?? []).map((v) => Long.fromValue(v).toNumber());
+  }
+  if (type === DataType.INT32) {
+    if (raw && raw.length) {
+      checkRawLength(t, raw, count, 4);
+      return Array.from(typedView(raw, Int32Array));
+    }
+    return [...(t.int32_data ?? [])];
+  }
+  throw new WnError(`tensor "${t.name}" is ${dataTypeName(type)}, expected INT64 or INT32`);
+}

@@ -1,0 +1,80 @@
+/** What `inspect` shows: every layer weight, whether it is weight-normalized, and its g / ‖v‖ statistics. */
+import type { Model } from '../ir/model';
+import { dataTypeName, FLOAT_TYPES } from '../onnx/enums';
+import { featureNorms } from '../tensor/norms';
+import { readFloats, tensorDims, type FloatArray } from '../tensor/values';
+import { sourceLayout, traceWeight, weightSlots } from './layers';
+
+export interface Stats { min: number; mean: number; max: number }
+
+export interface LayerInfo {
+  node: string;
+  op: string;
+  /** The weight as the layer reads it. */
+  input: string;
+  form: 'weight-norm' | 'plain' | 'dynamic';
+  shape?: number[];
+  /** Output features (one weight vector each). */
+  features?: number;
+  /** weight-norm: the gains g and the direction norms ‖v‖; plain: the weight-vector norms ‖W‖. */
+  g?: Stats;
+  vNorm?: Stats;
+  wNorm?: Stats;
+  note?: string;
+}
+
+function stats(values: ArrayLike<number>): Stats {
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    if (x < min) min = x;
+    if (x > max) max = x;
+    sum += x;
+  }
+  return { min, mean: values.length ? sum / values.length : NaN, max };
+}
+
+export function inspectModel(model: Model): LayerInfo[] {
+  const graph = model.graph;
+  const layers: LayerInfo[] = [];
+  for (const node of graph.nodes) {
+    if (node.domain && node.domain !== 'ai.onnx') continue;
+    for (const slot of weightSlots(node)) {
+      const input = node.input?.[slot.input];
+      if (!input) continue;
+      const base = { node: node.name ?? '', op: node.op_type ?? '', input };
+      const traced = traceWeight(graph, input);
+      if (traced.kind === 'dynamic') {
+        layers.push({ ...base, form: 'dynamic', note: traced.reason });
+      } else if (traced.kind === 'weight-norm') {
+        const { spec } = traced;
+        const g = graph.initializer(spec.g);
+        const v = graph.initializer(spec.v);
+        const info: LayerInfo = { ...base, form: 'weight-norm', shape: v ? tensorDims(v) : undefined };
+        if (g && v) {
+          const gValues: FloatArray = readFloats(g);
+          info.features = gValues.length;
+          info.g = stats(gValues);
+          info.vNorm = stats(featureNorms(readFloats(v), spec.view, spec.keep));
+        } else {
+          info.note = 'g or v is not an initializer (fed at run time)';
+        }
+        layers.push(info);
+      } else {
+        const layout = sourceLayout(traced, slot);
+        const info: LayerInfo = { ...base, form: 'plain', shape: tensorDims(traced.source) };
+        if (!FLOAT_TYPES.has(traced.source.data_type ?? 0)) {
+          info.note = `weight is ${dataTypeName(traced.source.data_type ?? 0)}, not floating point`;
+        } else if (typeof layout !== 'string') {
+          const norms = featureNorms(readFloats(traced.source), layout.view, layout.keep);
+          info.features = norms.length;
+          info.wNorm = stats(norms);
+        }
+        layers.push(info);
+      }
+    }
+  }
+  return layers;
+}

@@ -1,0 +1,113 @@
+/**
+ * Which inputs of which ops are weights, and along which axes one weight vector (one output
+ * feature) lies. Shared by convert, inspect and init.
+ *
+ * Cases (keptAxes = the axes indexing output features; the norm runs over the others):
+ *   1. Conv           W [O, C/G, k…]           kept [0]
+ *   2. ConvTranspose  W [C, O/G, k…], G = 1    kept [1]
+ *   3. ConvTranspose  G > 1: viewed as [G, C/G, O/G, k…], kept [0, 2] (one g per output channel;
+ *                     a plain dim=1 norm would mix the groups)
+ *   4. Gemm           B [K, N] kept [1]; transB: B [N, K] kept [0]
+ *   5. MatMul         constant right operand [.., K, N] kept every axis but K; 1-D [K] kept none
+ *   6. LSTM/GRU/RNN   W [D, G·H, I] and R [D, G·H, H]: kept [0, 1] (one g per gate row per direction)
+ */
+import type { NodeProto, TensorProto } from '../onnx/proto';
+import { intAttribute, intsAttribute } from '../ir/attributes';
+import type { Graph } from '../ir/graph';
+import { tensorDims } from '../tensor/values';
+import { nodeSpec, type WeightNormSpec } from './spec';
+
+export const WEIGHT_NORM_OPS = ['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'LSTM', 'GRU', 'RNN'] as const;
+export type WeightNormOp = (typeof WEIGHT_NORM_OPS)[number];
+
+export interface WeightSlot {
+  /** Index of the weight among the node's inputs. */
+  input: number;
+  /** The weight as the layer sees it: kept axes, and a reshaped view when groups need one. */
+  layout(dims: number[]): WeightLayout | string;
+}
+
+export interface WeightLayout {
+  /** Shape the norm is taken in (the weight's shape unless groups need a view). */
+  view: number[];
+  /** Axes of `view` that index output features. */
+  keep: number[];
+}
+
+const plain = (keep: (rank: number) => number[]) => (dims: number[]): WeightLayout => ({ view: dims, keep: keep(dims.length) });
+
+export function weightSlots(node: NodeProto): WeightSlot[] {
+  switch (node.op_type) {
+    case 'Conv':
+      return [{ input: 1, layout: plain(() => [0]) }];
+    case 'ConvTranspose': {
+      const groups = intAttribute(node, 'group', 1);
+      return [{
+        input: 1,
+        layout: (dims) => {
+          if (groups === 1) return { view: dims, keep: [1] };
+          if (dims[0] % groups) return `its weight's first dim ${dims[0]} is not divisible by group=${groups}`;
+          return { view: [groups, dims[0] / groups, ...dims.slice(1)], keep: [0, 2] };
+        },
+      }];
+    }
+    case 'Gemm': {
+      const transB = intAttribute(node, 'transB', 0);
+      return [{ input: 1, layout: plain(() => [transB ? 0 : 1]) }];
+    }
+    case 'MatMul':
+      return [{ input: 1, layout: plain((rank) => [...Array(rank).keys()].filter((a) => a !== Math.max(rank - 2, 0))) }];
+    case 'LSTM': case 'GRU': case 'RNN':
+      return [1, 2].map((input) => ({ input, layout: plain(() => [0, 1]) }));
+    default:
+      return [];
+  }
+}
+
+/** Maps axes of a Transpose output back to the axes of its input. */
+function transposedAxes(node: NodeProto, rank: number, axes: number[]): number[] {
+  const perm = intsAttribute(node, 'perm') ?? [...Array(rank).keys()].reverse();
+  return axes.map((a) => perm[a]);
+}
+
+/** A weight that is a constant: its initializer, and axisMap[a] = the initializer axis of layer axis a. */
+export interface ConstantWeight { kind: 'constant'; source: TensorProto; axisMap: number[]; transposed: boolean }
+export type TracedWeight =
+  | ConstantWeight
+  | { kind: 'weight-norm'; spec: WeightNormSpec }
+  | { kind: 'dynamic'; reason: string };
+
+/** Where a layer's weight comes from, following Identity, Cast and Transpose nodes back. */
+export function traceWeight(graph: Graph, name: string): TracedWeight {
+  const chain: NodeProto[] = [];  // from the layer back towards the source
+  for (let current = name; ;) {
+    const source = graph.initializer(current);
+    if (source) {
+      const transposes = chain.filter((n) => n.op_type === 'Transpose');
+      let axisMap = [...tensorDims(source).keys()];
+      for (const t of transposes) axisMap = transposedAxes(t, axisMap.length, axisMap);
+      return { kind: 'constant', source, axisMap, transposed: transposes.length > 0 };
+    }
+    const producer = graph.producer(current);
+    if (!producer) return { kind: 'dynamic', reason: `weight "${current}" is a graph input, not a constant` };
+    const spec = nodeSpec(producer);
+    if (spec) return { kind: 'weight-norm', spec };
+    if (!['Identity', 'Cast', 'Transpose'].includes(producer.op_type ?? '') || (producer.domain && producer.domain !== 'ai.onnx')) {
+      return { kind: 'dynamic', reason: `weight "${current}" is computed by ${producer.op_type} node "${producer.name}", not a constant` };
+    }
+    chain.push(producer);
+    current = producer.input?.[0] ?? '';
+  }
+}
+
+/** The layout of a layer's weight slot on its source initializer, or why there is none. */
+export function sourceLayout(traced: ConstantWeight, slot: WeightSlot): WeightLayout | string {
+  const sourceDims = tensorDims(traced.source);
+  const layerDims = traced.axisMap.map((a) => sourceDims[a]);
+  const layout = slot.layout(layerDims);
+  if (typeof layout === 'string') return layout;
+  if (layout.view !== layerDims) {
+    return traced.transposed ? 'a grouped weight reached through Transpose is not supported' : layout;
+  }
+  return { view: sourceDims, keep: layout.keep.map((a) => traced.axisMap[a]).sort((a, b) => a - b) };
+}
