@@ -60,7 +60,7 @@ export function fold(model: Model): { model: Model; report: FoldReport } {
     const weight = foldedWeight(spec, g, v);
     const constants = new Set(nodes.flatMap((n) => n.input ?? []).filter((i) => i !== spec.g && i !== spec.v && graph.initializer(i)));
 
-    graph.removeNodes(nodes);
+    graph.removeNodes(nodes, [spec.weight]);
     const otherReader = graph.consumers(spec.v)[0];
     if (otherReader) throw new WnError(`cannot fold "${spec.weight}": its direction "${spec.v}" is also read by node "${otherReader.name}"`);
     const vInput = graph.graphInputIndex(spec.v);

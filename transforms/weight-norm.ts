@@ -104,8 +104,12 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
     }
   }
 
+  // groups go to the front of the graph (they read only initializers), in layer order
+  let position = 0;
   for (const candidate of candidates.values()) {
-    report.converted.push({ ...rewrite(model, opset, candidate, options.eps ?? DEFAULT_EPS), layers: candidate.layers });
+    const { spec, inserted } = rewrite(model, opset, candidate, options.eps ?? DEFAULT_EPS, position);
+    position += inserted;
+    report.converted.push({ ...spec, layers: candidate.layers });
   }
   return { model, report };
 }
@@ -115,7 +119,7 @@ function initializerInfo(t: TensorProto) {
 }
 
 /** Replaces one initializer W by g and v, and inserts the nodes that compute W from them. */
-function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps: number): WeightNormSpec {
+function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps: number, position: number): { spec: WeightNormSpec; inserted: number } {
   const graph = model.graph;
   const weight = source.name ?? '';
   const type = (source.data_type ?? 0) as DataType;
@@ -152,8 +156,8 @@ function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps
   const inputIndex = graph.graphInputIndex(weight);
   graph.replaceInitializer(weight, [g, v]);
   for (const constant of b.initializers) graph.addInitializer(constant);
-  graph.insertNodes(b.nodes);
+  graph.insertNodes(b.nodes, position);
   if (inputIndex >= 0) graph.replaceGraphInput(weight, [g, v].map(initializerInfo));
   if (model.initializersAreInputs) graph.appendGraphInputs(b.initializers.map(initializerInfo));
-  return spec;
+  return { spec, inserted: b.nodes.length };
 }

@@ -110,11 +110,15 @@ export class Graph {
     this.changed();
   }
 
-  /** Removes nodes whose outputs are no longer read, except by the other removed nodes. */
-  removeNodes(nodes: readonly NodeProto[]): void {
+  /**
+   * Removes nodes whose outputs are no longer read, except by the other removed nodes or where
+   * listed in `producedElsewhere` (the caller makes something else produce those values).
+   */
+  removeNodes(nodes: readonly NodeProto[], producedElsewhere: readonly string[] = []): void {
     const removing = new Set(nodes);
     for (const node of nodes) {
       for (const out of node.output ?? []) {
+        if (producedElsewhere.includes(out)) continue;
         const outside = this.consumers(out).filter((c) => !removing.has(c));
         if (outside.length || this.isGraphOutput(out)) throw new WnError(`internal: output "${out}" of node "${node.name}" is still used`);
       }

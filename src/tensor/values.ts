@@ -29,8 +29,10 @@ function typedView<T extends FloatArray | Int32Array | BigInt64Array | Uint16Arr
 ): T {
   const n = raw.length / ctor.BYTES_PER_ELEMENT;
   if (raw.byteOffset % ctor.BYTES_PER_ELEMENT === 0) return new ctor(raw.buffer as ArrayBuffer, raw.byteOffset, n);
-  const copy = raw.slice();
-  return new ctor(copy.buffer as ArrayBuffer, 0, n);
+  // (a Node Buffer's slice() is a view, so copy explicitly)
+  const copy = new Uint8Array(raw.length);
+  copy.set(raw);
+  return new ctor(copy.buffer, 0, n);
 }
 
 /**
