@@ -153,11 +153,10 @@ function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps
   if (grouped) w = b.reshape(w, dims, 'weight_ungrouped', computeType === type ? weight : undefined);
   if (computeType !== type) b.cast(w, type, 'weight_cast', weight);
 
-  const inputIndex = graph.graphInputIndex(weight);
   graph.replaceInitializer(weight, [g, v]);
+  graph.replaceGraphInput(weight, [g, v].map(initializerInfo));
   for (const constant of b.initializers) graph.addInitializer(constant);
-  graph.insertNodes(b.nodes, position);
-  if (inputIndex >= 0) graph.replaceGraphInput(weight, [g, v].map(initializerInfo));
   if (model.initializersAreInputs) graph.appendGraphInputs(b.initializers.map(initializerInfo));
+  graph.insertNodes(b.nodes, position);
   return { spec, inserted: b.nodes.length };
 }
