@@ -4,7 +4,12 @@ import type { Runtime } from '../runtime/session';
 let loaded: Runtime | undefined;
 
 export function nodeRuntime(): Runtime {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  loaded ??= require('onnxruntime-node') as Runtime;
+  if (!loaded) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ort = require('onnxruntime-node') as Runtime & { env: { logLevel?: string } };
+    // failures reach the user as one WnError line; ONNX Runtime's own log only with WN_ONNX_DEBUG
+    ort.env.logLevel = process.env.WN_ONNX_DEBUG ? 'warning' : 'fatal';
+    loaded = ort;
+  }
   return loaded;
 }
