@@ -6,8 +6,8 @@
  *
  * Cases:
  *   1. groups are found by the spec convert wrote into each node's doc_string (src/wn/spec.ts);
- *   2. W is computed in place in v's buffer when v is float32/float64 raw data (no second copy
- *      of the weights), else into a new buffer in v's type;
+ *   2. W ends up in v's raw bytes (computed in place where they are aligned, else through a
+ *      per-tensor copy written back), so the model never holds a second copy of its weights;
  *   3. g/v listed as graph inputs (IR < 4, or overridable) are replaced there by W, and the
  *      helper constants convert listed as inputs are dropped;
  *   4. g or v not initializers (fed at run time) or of the wrong size: a clear error.
@@ -47,7 +47,13 @@ function foldedWeight(spec: WeightNormSpec, g: TensorProto, v: TensorProto): Ten
   scaleFeatures(values, spec.view, spec.keep, scale);
   const weight = withoutFields(v, ['name', 'raw_data', 'float_data', 'double_data', 'int32_data']);
   weight.name = spec.weight;
-  weight.raw_data = floatsToRaw(values, (v.data_type ?? 0) as DataType);
+  const scaled = floatsToRaw(values, (v.data_type ?? 0) as DataType);
+  const raw = v.raw_data;
+  const sameBytes = raw && raw.buffer === scaled.buffer && raw.byteOffset === scaled.byteOffset;
+  // values were a copy (unaligned or half precision): put W back into v's bytes, so the copy is
+  // freed now and the model keeps one buffer
+  if (raw && raw.length === scaled.length && !sameBytes) raw.set(scaled);
+  weight.raw_data = raw && raw.length === scaled.length ? raw : scaled;
   return weight;
 }
 
