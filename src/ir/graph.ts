@@ -11,7 +11,7 @@ import type { GraphProto, NodeProto, TensorProto, TypeProto, ValueInfoProto } fr
 import { WnError } from '../errors';
 
 export class Graph {
-  private index?: { producers: Map<string, NodeProto>; consumers: Map<string, NodeProto[]>; initializers: Map<string, TensorProto> };
+  private index?: { producers: Map<string, NodeProto>; consumers: Map<string, NodeProto[]>; initializers: Map<string, TensorProto>; taken?: Set<string> };
 
   constructor(readonly proto: GraphProto) {
     proto.node ??= [];
@@ -55,7 +55,9 @@ export class Graph {
 
   /** A name not yet used by any value, node or initializer: `base`, else `base_1`, `base_2`, … */
   uniqueName(base: string): string {
-    const taken = this.takenNames();
+    // built once per edit, not per call: convert asks for several names per weight
+    const index = this.built();
+    const taken = (index.taken ??= this.takenNames());
     if (!taken.has(base)) return base;
     for (let i = 1; ; i++) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
   }
