@@ -173,6 +173,7 @@ function main(): void {
   const wn = path.join(o.dir, 'wn.onnx');
   const folded = path.join(o.dir, 'folded.onnx');
   const pyOut = path.join(o.dir, 'python-saved.onnx');
+  const durable = path.join(o.dir, 'fsync-out.onnx');
 
   log(`building ${o.layers} x MatMul(${o.size}x${o.size}) float32, input [${o.batch}, ${o.size}] -> ${original}`);
   writeBigModel(original, { layers: o.layers, size: o.size, batch: o.batch });
@@ -183,10 +184,12 @@ function main(): void {
     { label: 'python load+save', command: o.python, args: [PY_SCRIPT, original, pyOut], runs: [] },
     { label: 'wn-onnx convert', command: process.execPath, args: [CLI, 'convert', original, '-o', wn], runs: [] },
     { label: 'wn-onnx fold', command: process.execPath, args: [CLI, 'fold', wn, '-o', folded], runs: [] },
+    { label: 'wn-onnx convert --fsync', command: process.execPath, args: [CLI, 'convert', original, '-o', durable, '--fsync'], runs: [] },
+    { label: 'wn-onnx fold --fsync', command: process.execPath, args: [CLI, 'fold', wn, '-o', durable, '--fsync'], runs: [] },
   ];
   log(`python onnx.load + onnx.save, wn-onnx convert, wn-onnx fold: 1 warm-up round, then best of ${o.repeat} interleaved rounds`);
   rounds(o.repeat, jobs);
-  const [py, conv, fld] = jobs.map(best);
+  const [py, conv, fld, convSync, fldSync] = jobs.map(best);
   const pyInfo = JSON.parse(py.last.stdout.trim().split('\n').pop()!);
   const pyVersion = spawnSync(o.python, ['--version'], { encoding: 'utf8' }).stdout.trim();
 
@@ -208,6 +211,8 @@ function main(): void {
   const pyWall = py.wallS;
   const ok = (b: Best) => (b.wallS < pyWall && b.rssBytes < 1.5 * size ? 'yes' : `**no** (${[b.wallS >= pyWall ? 'slower than Python' : '', b.rssBytes >= 1.5 * size ? 'memory ≥ 1.5x' : ''].filter(Boolean).join(', ')})`);
   const walls = (b: Best) => b.walls.map((w) => w.toFixed(2)).join(', ');
+  const opRow = (name: string, b: Best) =>
+    `| ${name} | ${sec(b.wallS)} | ${walls(b)} | ${(b.wallS / pyWall).toFixed(2)}x | ${mb(b.rssBytes)} MB | ${(b.rssBytes / size).toFixed(2)}x | ${ok(b)} |`;
   const date = new Date().toISOString().slice(0, 10);
   const lines = [
     `### Large-model benchmark (${date})`,
@@ -219,10 +224,12 @@ function main(): void {
     `| Operation | Wall time (best of ${o.repeat}) | All runs | vs Python | Peak RSS (max of ${o.repeat}) | Peak RSS / model size | Target met |`,
     '|---|---|---|---|---|---|---|',
     `| Python \`onnx.load\` + \`onnx.save\` | ${sec(py.wallS)} | ${walls(py)} | 1.00x | ${mb(py.rssBytes)} MB | ${(py.rssBytes / size).toFixed(2)}x | baseline |`,
-    `| \`wn-onnx convert\` | ${sec(conv.wallS)} | ${walls(conv)} | ${(conv.wallS / pyWall).toFixed(2)}x | ${mb(conv.rssBytes)} MB | ${(conv.rssBytes / size).toFixed(2)}x | ${ok(conv)} |`,
-    `| \`wn-onnx fold\` | ${sec(fld.wallS)} | ${walls(fld)} | ${(fld.wallS / pyWall).toFixed(2)}x | ${mb(fld.rssBytes)} MB | ${(fld.rssBytes / size).toFixed(2)}x | ${ok(fld)} |`,
+    opRow('`wn-onnx convert`', conv),
+    opRow('`wn-onnx fold`', fld),
+    opRow('`wn-onnx convert --fsync`', convSync),
+    opRow('`wn-onnx fold --fsync`', fldSync),
     '',
-    `Each command in its own process under GNU time; wall time end to end (process start to exit), page cache warm, \`sync\` before each run; one untimed warm-up round, then ${o.repeat} interleaved rounds. Python's last run: import ${sec(pyInfo.import_s)}, load ${sec(pyInfo.load_s)}, save ${sec(pyInfo.save_s)}. \`wn-onnx\` fsyncs what it writes (and renames a temporary file into place), Python's \`onnx.save\` does neither. Targets: faster than Python, peak RSS under 1.5x the model size.`,
+    `Each command in its own process under GNU time; wall time end to end (process start to exit), page cache warm, \`sync\` before each run; one untimed warm-up round, then ${o.repeat} interleaved rounds. Python's last run: import ${sec(pyInfo.import_s)}, load ${sec(pyInfo.load_s)}, save ${sec(pyInfo.save_s)}. \`wn-onnx\` writes a temporary file and renames it into place (atomic); with \`--fsync\` it also flushes it to disk first. Python's \`onnx.save\` does neither. Targets: faster than Python, peak RSS under 1.5x the model size.`,
     '',
     `| Model | File size | Session creation | Inference median (p10-p90), batch ${o.batch} | vs original | Peak RSS (max) | Max abs diff vs original |`,
     '|---|---|---|---|---|---|---|',
@@ -239,7 +246,7 @@ function main(): void {
   );
   console.log(lines.join('\n'));
 
-  if (!o.keep) for (const f of [original, wn, folded, pyOut]) fs.rmSync(f, { force: true });
+  if (!o.keep) for (const f of [original, wn, folded, pyOut, durable]) fs.rmSync(f, { force: true });
 }
 
 try {

@@ -68,12 +68,14 @@ describe('wn-onnx CLI', () => {
     assert.match(inspect.out, /3 layer weights, 3 weight-normalized/);
   });
 
-  it('--in-place rewrites the input only when asked', () => {
-    const file = path.join(dir, 'inplace.onnx');
+  it('--in-place rewrites the input only when asked (with --fsync: flushed, no temporary left)', () => {
+    const folder = fs.mkdtempSync(path.join(dir, 'inplace-'));
+    const file = path.join(folder, 'inplace.onnx');
     fs.copyFileSync(path.join(root, 'models', 'mlp.onnx'), file);
     assertOneLineError(cli(['convert', file, '-o', file]), /refusing to overwrite the input model/);
-    assert.equal(cli(['convert', file, '--in-place']).code, 0);
+    assert.equal(cli(['convert', file, '--in-place', '--fsync']).code, 0);
     assert.match(cli(['inspect', file]).out, /3 weight-normalized/);
+    assert.deepEqual(fs.readdirSync(folder), ['inplace.onnx']);
   });
 
   describe('bad input: a one-line error and no output file', () => {

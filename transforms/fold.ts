@@ -6,8 +6,8 @@
  *
  * Cases:
  *   1. groups are found by the spec convert wrote into each node's doc_string (src/wn/spec.ts);
- *   2. W ends up in v's raw bytes (computed in place where they are aligned, else through a
- *      per-tensor copy written back), so the model never holds a second copy of its weights;
+ *   2. W ends up in v's raw bytes (computed in place, in blocks where they are unaligned;
+ *      half precision through a widened copy written back);
  *   3. g/v listed as graph inputs (IR < 4, or overridable) are replaced there by W, and the
  *      helper constants convert listed as inputs are dropped;
  *   4. g or v not initializers (fed at run time) or of the wrong size: a clear error.
@@ -18,7 +18,7 @@ import { withoutFields } from '../src/onnx/codec';
 import { tensorValueInfo } from '../src/ir/graph';
 import type { Model } from '../src/ir/model';
 import { featureNorms, scaleFeatures } from '../src/tensor/norms';
-import { elementCount, floatsToRaw, readFloats, tensorDims } from '../src/tensor/values';
+import { elementCount, floatStorage, floatsToRaw, readFloats, tensorDims } from '../src/tensor/values';
 import { gShape, weightNormGroups, type WeightNormSpec } from '../src/wn/spec';
 import { WnError } from '../src/errors';
 
@@ -38,21 +38,24 @@ function parameter(model: Model, spec: WeightNormSpec, name: string, expected: n
   return tensor;
 }
 
-/** W from g and v, in v's type; reuses v's memory where possible. */
+/** W from g and v, in v's type, computed in v's bytes so the model never holds a second copy. */
 function foldedWeight(spec: WeightNormSpec, g: TensorProto, v: TensorProto): TensorProto {
-  const values = readFloats(v);
+  const values = floatStorage(v);
   const norms = featureNorms(values, spec.view, spec.keep);
   const gains = readFloats(g);
   const scale = norms.map((norm, f) => gains[f] / Math.max(norm, spec.eps));
   scaleFeatures(values, spec.view, spec.keep, scale);
   const weight = withoutFields(v, ['name', 'raw_data', 'float_data', 'double_data', 'int32_data']);
   weight.name = spec.weight;
-  const scaled = floatsToRaw(values, (v.data_type ?? 0) as DataType);
   const raw = v.raw_data;
-  const sameBytes = raw && raw.buffer === scaled.buffer && raw.byteOffset === scaled.byteOffset;
-  // values were a copy (unaligned or half precision): put W back into v's bytes, so the copy is
-  // freed now and the model keeps one buffer
-  if (raw && raw.length === scaled.length && !sameBytes) raw.set(scaled);
+  const inPlace = 'bytes' in values || (raw !== undefined && raw.buffer === values.buffer && raw.byteOffset === values.byteOffset);
+  if (inPlace) {
+    weight.raw_data = raw;
+    return weight;
+  }
+  // values were widened (half precision) or came from the typed fields
+  const scaled = floatsToRaw(values, (v.data_type ?? 0) as DataType);
+  if (raw && raw.length === scaled.length) raw.set(scaled);
   weight.raw_data = raw && raw.length === scaled.length ? raw : scaled;
   return weight;
 }

@@ -19,7 +19,7 @@ import { tensorValueInfo } from '../src/ir/graph';
 import type { Model } from '../src/ir/model';
 import { Builder } from '../src/ir/builder';
 import { featureNorms } from '../src/tensor/norms';
-import { floatTensor, readFloats, tensorDims } from '../src/tensor/values';
+import { floatStorage, floatTensor, tensorDims } from '../src/tensor/values';
 import { sourceLayout, traceWeight, WEIGHT_NORM_OPS, weightSlots, type WeightLayout } from '../src/wn/layers';
 import { DEFAULT_EPS, gShape, specDocString, type WeightNormSpec } from '../src/wn/spec';
 
@@ -133,7 +133,7 @@ function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps
     eps,
   };
 
-  const g = floatTensor(spec.g, type, gShape(layout.view, layout.keep), featureNorms(readFloats(source), layout.view, layout.keep));
+  const g = floatTensor(spec.g, type, gShape(layout.view, layout.keep), featureNorms(floatStorage(source), layout.view, layout.keep));
   const v = withoutFields(source, ['name']);
   v.name = spec.v;
 

@@ -45,13 +45,14 @@ function collect(value: string, previous: string[] = []): string[] {
 
 const epOption = () => new Option('--ep <provider>', 'execution provider').choices(EXECUTION_PROVIDERS as string[]).default('cpu');
 
-interface WriteFlags { output: string; inPlace?: boolean; externalThreshold?: number }
+interface WriteFlags { output: string; inPlace?: boolean; externalThreshold?: number; fsync?: boolean }
 
 function outputOptions(cmd: Command): Command {
   return cmd
     .option('-o, --output <file>', 'output model ("-" for standard output)')
     .option('--in-place', 'write over the input model (and its external data)')
-    .option('--external-threshold <bytes>', 'store tensors of at least this many bytes in external data (default: keep the input\'s layout)', number('--external-threshold'));
+    .option('--external-threshold <bytes>', 'store tensors of at least this many bytes in external data (default: keep the input\'s layout)', number('--external-threshold'))
+    .option('--fsync', 'flush the output to disk before renaming it into place (survives a power loss; slower)');
 }
 
 function outputTarget(input: string, flags: WriteFlags): string {
@@ -69,6 +70,7 @@ function save(loaded: LoadedModel, input: string, flags: WriteFlags): void {
     inPlace: flags.inPlace,
     inputFiles: loaded.files,
     externalThreshold: flags.externalThreshold,
+    fsync: flags.fsync,
   });
 }
 

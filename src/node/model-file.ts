@@ -91,6 +91,12 @@ export interface SaveOptions extends SaveLayoutOptions {
   inPlace?: boolean;
   /** Files the input model was read from (see LoadedModel.files). */
   inputFiles?: Set<string>;
+  /**
+   * Flush every file to disk before it is renamed into place, so the output survives a power
+   * loss too. Off by default (like onnx.save and torch.save): the rename alone already makes the
+   * output appear whole or not at all to every other process. Costs about 0.1 s per 400 MB.
+   */
+  fsync?: boolean;
 }
 
 function writeChunks(fd: number, chunks: Uint8Array[]): void {
@@ -126,8 +132,8 @@ export function saveModelFile(model: Model, file: string, options: SaveOptions =
   }
   const written: { temp: string; final: string }[] = [];
   try {
-    for (const [location, fileChunks] of layout.files) written.push(writeTemp(path.resolve(folder, location), fileChunks));
-    written.push(writeTemp(target, chunks));
+    for (const [location, fileChunks] of layout.files) written.push(writeTemp(path.resolve(folder, location), fileChunks, options.fsync));
+    written.push(writeTemp(target, chunks, options.fsync));
     for (const { temp, final } of written) fs.renameSync(temp, final);
   } catch (e) {
     for (const { temp } of written) fs.rmSync(temp, { force: true });
@@ -136,13 +142,13 @@ export function saveModelFile(model: Model, file: string, options: SaveOptions =
   }
 }
 
-function writeTemp(final: string, chunks: Uint8Array[]): { temp: string; final: string } {
+function writeTemp(final: string, chunks: Uint8Array[], fsync = false): { temp: string; final: string } {
   fs.mkdirSync(path.dirname(final), { recursive: true });
   const temp = `${final}.${process.pid}.tmp`;
   const fd = fs.openSync(temp, 'w');
   try {
     writeChunks(fd, chunks);
-    fs.fsyncSync(fd);
+    if (fsync) fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(temp, { force: true });

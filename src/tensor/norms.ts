@@ -2,18 +2,34 @@
  * Per-feature L2 norms and scaling over a row-major tensor, where the "feature" index is given
  * by the kept axes (one weight vector per combination of kept-axis indices) and the norm runs
  * over the other axes. Accumulation in float64.
+ *
+ * These loops are the whole cost of convert and fold on large models, so they are written for
+ * speed: neighbouring axes of the same kind are merged, the innermost run is a tight loop, and
+ * bytes that are not aligned for a typed view are processed in small blocks through one scratch
+ * buffer instead of a copy of the whole tensor.
  */
 import type { FloatArray } from './values';
 
+/** Little-endian float32/float64 bytes at an offset a typed array cannot view. */
+export interface UnalignedFloats {
+  bytes: Uint8Array;
+  Array: Float32ArrayConstructor | Float64ArrayConstructor;
+}
+
+export type FloatStorage = FloatArray | UnalignedFloats;
+
 interface Layout {
-  /** Merged dims, outermost first. */
+  /** Merged dims, outermost first; kept and reduced dims alternate. */
   dims: number[];
   /** Feature-index stride of each merged dim (0 for a reduced dim). */
   featureStrides: number[];
   features: number;
+  /** Elements of the innermost merged dim: one contiguous run. */
+  inner: number;
+  innerKept: boolean;
+  runs: number;
 }
 
-/** Merges neighbouring axes that are both kept or both reduced, so loops stay few and contiguous. */
 function layout(shape: readonly number[], keptAxes: readonly number[]): Layout {
   const kept = new Set(keptAxes.map((a) => (a < 0 ? a + shape.length : a)));
   const groups: { size: number; kept: boolean }[] = [];
@@ -22,6 +38,7 @@ function layout(shape: readonly number[], keptAxes: readonly number[]): Layout {
     if (last && last.kept === kept.has(axis)) last.size *= size;
     else groups.push({ size, kept: kept.has(axis) });
   });
+  if (groups.length === 0) groups.push({ size: 1, kept: false });
   const featureStrides = new Array<number>(groups.length).fill(0);
   let stride = 1;
   for (let i = groups.length - 1; i >= 0; i--) {
@@ -30,54 +47,120 @@ function layout(shape: readonly number[], keptAxes: readonly number[]): Layout {
       stride *= groups[i].size;
     }
   }
-  return { dims: groups.map((g) => g.size), featureStrides, features: stride };
+  const dims = groups.map((g) => g.size);
+  const inner = dims[dims.length - 1];
+  return { dims, featureStrides, features: stride, inner, innerKept: groups[groups.length - 1].kept, runs: elementsOf(dims) / inner || 0 };
 }
 
-/** Visits every element in row-major order with its feature index; the innermost dim is a tight loop. */
-function forEachRun(l: Layout, visit: (start: number, length: number, feature: number, featureStep: number) => void): void {
-  const depth = l.dims.length;
-  if (depth === 0) {
-    visit(0, 1, 0, 0);
+const elementsOf = (dims: number[]) => dims.reduce((n, d) => n * d, 1);
+
+/** Feature index of the first element of a run. */
+function featureOfRun(l: Layout, run: number): number {
+  let feature = 0;
+  for (let axis = l.dims.length - 2; axis >= 0 && run > 0; axis--) {
+    const index = run % l.dims[axis];
+    run = (run - index) / l.dims[axis];
+    feature += index * l.featureStrides[axis];
+  }
+  return feature;
+}
+
+/**
+ * With the innermost dim kept, the dim outside it is reduced: each aligned stretch of this many
+ * runs shares its features, so the loops take four such runs per pass over the features.
+ */
+const sharedRuns = (l: Layout) => (l.dims.length > 1 ? l.dims[l.dims.length - 2] : 1);
+
+const BLOCK_BYTES = 1 << 18;
+
+/**
+ * Calls visit(values, firstRun, runCount) over all runs; values[0] is the first element of
+ * firstRun. Unaligned bytes go through a scratch block, copied back when writeBack is set.
+ */
+function forEachBlock(storage: FloatStorage, l: Layout, writeBack: boolean,
+  visit: (values: FloatArray, firstRun: number, runCount: number) => void): void {
+  if (!('bytes' in storage)) {
+    visit(storage, 0, l.runs);
     return;
   }
-  const inner = l.dims[depth - 1];
-  const innerStep = l.featureStrides[depth - 1];
-  const counter = new Array<number>(depth - 1).fill(0);
-  const outerCount = l.dims.slice(0, depth - 1).reduce((n, d) => n * d, 1);
-  let feature = 0;
-  for (let run = 0; run < outerCount; run++) {
-    visit(run * inner, inner, feature, innerStep);
-    for (let axis = depth - 2; axis >= 0; axis--) {
-      counter[axis]++;
-      feature += l.featureStrides[axis];
-      if (counter[axis] < l.dims[axis]) break;
-      feature -= l.featureStrides[axis] * counter[axis];
-      counter[axis] = 0;
-    }
+  const runBytes = l.inner * storage.Array.BYTES_PER_ELEMENT;
+  const blockRuns = Math.max(1, Math.floor(BLOCK_BYTES / runBytes));
+  const scratch = new Uint8Array(Math.min(blockRuns, l.runs) * runBytes);
+  const scratchValues = new storage.Array(scratch.buffer);
+  for (let first = 0; first < l.runs; first += blockRuns) {
+    const count = Math.min(blockRuns, l.runs - first);
+    const from = first * runBytes;
+    const to = from + count * runBytes;
+    scratch.set(storage.bytes.subarray(from, to));
+    visit(scratchValues, first, count);
+    if (writeBack) storage.bytes.set(scratch.subarray(0, to - from), from);
   }
 }
 
 /** ‖v‖ per feature: sqrt of the sum of squares over the non-kept axes. */
-export function featureNorms(values: FloatArray, shape: readonly number[], keptAxes: readonly number[]): Float64Array {
+export function featureNorms(storage: FloatStorage, shape: readonly number[], keptAxes: readonly number[]): Float64Array {
   const l = layout(shape, keptAxes);
   const sums = new Float64Array(l.features);
-  forEachRun(l, (start, length, feature, step) => {
-    if (step === 0) {
-      let s = 0;
-      for (let i = start, end = start + length; i < end; i++) s += values[i] * values[i];
-      sums[feature] += s;
-    } else {
-      for (let i = 0; i < length; i++) sums[feature + i * step] += values[start + i] * values[start + i];
+  const inner = l.inner;
+  const shared = sharedRuns(l);
+  forEachBlock(storage, l, false, (values, firstRun, runCount) => {
+    for (let r = 0; r < runCount;) {
+      const run = firstRun + r;
+      const feature = featureOfRun(l, run);
+      const a = r * inner;
+      if (!l.innerKept) {
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        let i = a;
+        const end = a + inner;
+        for (; i + 4 <= end; i += 4) {
+          const x0 = values[i], x1 = values[i + 1], x2 = values[i + 2], x3 = values[i + 3];
+          s0 += x0 * x0; s1 += x1 * x1; s2 += x2 * x2; s3 += x3 * x3;
+        }
+        for (; i < end; i++) s0 += values[i] * values[i];
+        sums[feature] += s0 + s1 + s2 + s3;
+        r++;
+      } else if (r + 4 <= runCount && (run % shared) + 4 <= shared) {
+        const b = a + inner, c = b + inner, d = c + inner;
+        for (let i = 0; i < inner; i++) {
+          const x0 = values[a + i], x1 = values[b + i], x2 = values[c + i], x3 = values[d + i];
+          sums[feature + i] += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+        }
+        r += 4;
+      } else {
+        for (let i = 0; i < inner; i++) sums[feature + i] += values[a + i] * values[a + i];
+        r++;
+      }
     }
   });
   for (let f = 0; f < sums.length; f++) sums[f] = Math.sqrt(sums[f]);
   return sums;
 }
 
-/** values[i] *= scale[feature(i)], in place. */
-export function scaleFeatures(values: FloatArray, shape: readonly number[], keptAxes: readonly number[], scale: Float64Array): void {
+/** values[i] *= scale[feature(i)], in place (into the bytes for unaligned storage). */
+export function scaleFeatures(storage: FloatStorage, shape: readonly number[], keptAxes: readonly number[], scale: Float64Array): void {
   const l = layout(shape, keptAxes);
-  forEachRun(l, (start, length, feature, step) => {
-    for (let i = 0; i < length; i++) values[start + i] *= scale[feature + i * step];
+  const inner = l.inner;
+  const shared = sharedRuns(l);
+  forEachBlock(storage, l, true, (values, firstRun, runCount) => {
+    for (let r = 0; r < runCount;) {
+      const run = firstRun + r;
+      const feature = featureOfRun(l, run);
+      const a = r * inner;
+      if (!l.innerKept) {
+        const s = scale[feature];
+        for (let i = a, end = a + inner; i < end; i++) values[i] *= s;
+        r++;
+      } else if (r + 4 <= runCount && (run % shared) + 4 <= shared) {
+        const b = a + inner, c = b + inner, d = c + inner;
+        for (let i = 0; i < inner; i++) {
+          const s = scale[feature + i];
+          values[a + i] *= s; values[b + i] *= s; values[c + i] *= s; values[d + i] *= s;
+        }
+        r += 4;
+      } else {
+        for (let i = 0; i < inner; i++) values[a + i] *= scale[feature + i];
+        r++;
+      }
+    }
   });
 }

@@ -6,6 +6,7 @@ import { createTensorProto } from '../onnx/codec';
 import { toNumber } from '../ir/int64';
 import { WnError } from '../errors';
 import { bfloat16ToFloat, elementBytes, floatToBfloat16, floatToHalf, halfToFloat } from './dtype';
+import type { FloatStorage } from './norms';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -58,6 +59,22 @@ export function readFloats(t: TensorProto): FloatArray {
   // float16/bfloat16 without raw_data live in int32_data, one value per element
   const widen = type === DataType.FLOAT16 ? halfToFloat : bfloat16ToFloat;
   return Float32Array.from(t.int32_data ?? [], widen);
+}
+
+/**
+ * The values of a floating-point tensor for in-place work: like readFloats, except that
+ * float32/float64 raw_data at an unaligned offset is returned as its bytes (no copy; the norm
+ * and scale loops handle it).
+ */
+export function floatStorage(t: TensorProto): FloatStorage {
+  const type = (t.data_type ?? 0) as DataType;
+  const raw = t.raw_data;
+  const Array = type === DataType.FLOAT ? Float32Array : type === DataType.DOUBLE ? Float64Array : undefined;
+  if (Array && raw && raw.length > 0 && raw.byteOffset % Array.BYTES_PER_ELEMENT !== 0) {
+    checkRawLength(t, raw, elementCount(tensorDims(t)), Array.BYTES_PER_ELEMENT);
+    return { bytes: raw, Array };
+  }
+  return readFloats(t);
 }
 
 /** Little-endian raw bytes of float values in the given floating-point type. */

@@ -2,7 +2,7 @@
 import type { Model } from '../ir/model';
 import { dataTypeName, FLOAT_TYPES } from '../onnx/enums';
 import { featureNorms } from '../tensor/norms';
-import { readFloats, tensorDims, type FloatArray } from '../tensor/values';
+import { floatStorage, readFloats, tensorDims, type FloatArray } from '../tensor/values';
 import { sourceLayout, traceWeight, weightSlots } from './layers';
 
 export interface Stats { min: number; mean: number; max: number }
@@ -57,7 +57,7 @@ export function inspectModel(model: Model): LayerInfo[] {
           const gValues: FloatArray = readFloats(g);
           info.features = gValues.length;
           info.g = stats(gValues);
-          info.vNorm = stats(featureNorms(readFloats(v), spec.view, spec.keep));
+          info.vNorm = stats(featureNorms(floatStorage(v), spec.view, spec.keep));
         } else {
           info.note = 'g or v is not an initializer (fed at run time)';
         }
@@ -68,7 +68,7 @@ export function inspectModel(model: Model): LayerInfo[] {
         if (!FLOAT_TYPES.has(traced.source.data_type ?? 0)) {
           info.note = `weight is ${dataTypeName(traced.source.data_type ?? 0)}, not floating point`;
         } else if (typeof layout !== 'string') {
-          const norms = featureNorms(readFloats(traced.source), layout.view, layout.keep);
+          const norms = featureNorms(floatStorage(traced.source), layout.view, layout.keep);
           info.features = norms.length;
           info.wNorm = stats(norms);
         }
