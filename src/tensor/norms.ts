@@ -65,22 +65,28 @@ function featureOfRun(l: Layout, run: number): number {
   return feature;
 }
 
-/**
- * With the innermost dim kept, the dim outside it is reduced: each aligned stretch of this many
- * runs shares its features, so the loops take four such runs per pass over the features.
- */
-const sharedRuns = (l: Layout) => (l.dims.length > 1 ? l.dims[l.dims.length - 2] : 1);
-
 const BLOCK_BYTES = 1 << 18;
 
 /**
- * Calls visit(values, firstRun, runCount) over all runs; values[0] is the first element of
- * firstRun. Unaligned bytes go through a scratch block, copied back when writeBack is set.
+ * Visits all runs in order, as visit(values, start, feature, runs): `runs` consecutive runs
+ * (1, or 4 when they share their features) begin at values[start] with feature index `feature`.
+ * With the innermost dim kept, the dim outside it is reduced, so each aligned stretch of that
+ * many runs shares its features: taking four per pass saves three passes over the features.
+ * Unaligned bytes go through a scratch block, copied back when writeBack is set.
  */
-function forEachBlock(storage: FloatStorage, l: Layout, writeBack: boolean,
-  visit: (values: FloatArray, firstRun: number, runCount: number) => void): void {
+function forEachRunGroup(storage: FloatStorage, l: Layout, writeBack: boolean,
+  visit: (values: FloatArray, start: number, feature: number, runs: 1 | 4) => void): void {
+  const shared = l.innerKept && l.dims.length > 1 ? l.dims[l.dims.length - 2] : 1;
+  const visitBlock = (values: FloatArray, firstRun: number, runCount: number) => {
+    for (let r = 0; r < runCount;) {
+      const run = firstRun + r;
+      const runs = r + 4 <= runCount && (run % shared) + 4 <= shared ? 4 : 1;
+      visit(values, r * l.inner, featureOfRun(l, run), runs);
+      r += runs;
+    }
+  };
   if (!('bytes' in storage)) {
-    visit(storage, 0, l.runs);
+    visitBlock(storage, 0, l.runs);
     return;
   }
   const runBytes = l.inner * storage.Array.BYTES_PER_ELEMENT;
@@ -92,7 +98,7 @@ function forEachBlock(storage: FloatStorage, l: Layout, writeBack: boolean,
     const from = first * runBytes;
     const to = from + count * runBytes;
     scratch.set(storage.bytes.subarray(from, to));
-    visit(scratchValues, first, count);
+    visitBlock(scratchValues, first, count);
     if (writeBack) storage.bytes.set(scratch.subarray(0, to - from), from);
   }
 }
@@ -102,34 +108,25 @@ export function featureNorms(storage: FloatStorage, shape: readonly number[], ke
   const l = layout(shape, keptAxes);
   const sums = new Float64Array(l.features);
   const inner = l.inner;
-  const shared = sharedRuns(l);
-  forEachBlock(storage, l, false, (values, firstRun, runCount) => {
-    for (let r = 0; r < runCount;) {
-      const run = firstRun + r;
-      const feature = featureOfRun(l, run);
-      const a = r * inner;
-      if (!l.innerKept) {
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        let i = a;
-        const end = a + inner;
-        for (; i + 4 <= end; i += 4) {
-          const x0 = values[i], x1 = values[i + 1], x2 = values[i + 2], x3 = values[i + 3];
-          s0 += x0 * x0; s1 += x1 * x1; s2 += x2 * x2; s3 += x3 * x3;
-        }
-        for (; i < end; i++) s0 += values[i] * values[i];
-        sums[feature] += s0 + s1 + s2 + s3;
-        r++;
-      } else if (r + 4 <= runCount && (run % shared) + 4 <= shared) {
-        const b = a + inner, c = b + inner, d = c + inner;
-        for (let i = 0; i < inner; i++) {
-          const x0 = values[a + i], x1 = values[b + i], x2 = values[c + i], x3 = values[d + i];
-          sums[feature + i] += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
-        }
-        r += 4;
-      } else {
-        for (let i = 0; i < inner; i++) sums[feature + i] += values[a + i] * values[a + i];
-        r++;
+  forEachRunGroup(storage, l, false, (values, a, feature, runs) => {
+    if (!l.innerKept) {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let i = a;
+      const end = a + inner;
+      for (; i + 4 <= end; i += 4) {
+        const x0 = values[i], x1 = values[i + 1], x2 = values[i + 2], x3 = values[i + 3];
+        s0 += x0 * x0; s1 += x1 * x1; s2 += x2 * x2; s3 += x3 * x3;
       }
+      for (; i < end; i++) s0 += values[i] * values[i];
+      sums[feature] += s0 + s1 + s2 + s3;
+    } else if (runs === 4) {
+      const b = a + inner, c = b + inner, d = c + inner;
+      for (let i = 0; i < inner; i++) {
+        const x0 = values[a + i], x1 = values[b + i], x2 = values[c + i], x3 = values[d + i];
+        sums[feature + i] += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+      }
+    } else {
+      for (let i = 0; i < inner; i++) sums[feature + i] += values[a + i] * values[a + i];
     }
   });
   for (let f = 0; f < sums.length; f++) sums[f] = Math.sqrt(sums[f]);
@@ -140,27 +137,18 @@ export function featureNorms(storage: FloatStorage, shape: readonly number[], ke
 export function scaleFeatures(storage: FloatStorage, shape: readonly number[], keptAxes: readonly number[], scale: Float64Array): void {
   const l = layout(shape, keptAxes);
   const inner = l.inner;
-  const shared = sharedRuns(l);
-  forEachBlock(storage, l, true, (values, firstRun, runCount) => {
-    for (let r = 0; r < runCount;) {
-      const run = firstRun + r;
-      const feature = featureOfRun(l, run);
-      const a = r * inner;
-      if (!l.innerKept) {
-        const s = scale[feature];
-        for (let i = a, end = a + inner; i < end; i++) values[i] *= s;
-        r++;
-      } else if (r + 4 <= runCount && (run % shared) + 4 <= shared) {
-        const b = a + inner, c = b + inner, d = c + inner;
-        for (let i = 0; i < inner; i++) {
-          const s = scale[feature + i];
-          values[a + i] *= s; values[b + i] *= s; values[c + i] *= s; values[d + i] *= s;
-        }
-        r += 4;
-      } else {
-        for (let i = 0; i < inner; i++) values[a + i] *= scale[feature + i];
-        r++;
+  forEachRunGroup(storage, l, true, (values, a, feature, runs) => {
+    if (!l.innerKept) {
+      const s = scale[feature];
+      for (let i = a, end = a + inner; i < end; i++) values[i] *= s;
+    } else if (runs === 4) {
+      const b = a + inner, c = b + inner, d = c + inner;
+      for (let i = 0; i < inner; i++) {
+        const s = scale[feature + i];
+        values[a + i] *= s; values[b + i] *= s; values[c + i] *= s; values[d + i] *= s;
       }
+    } else {
+      for (let i = 0; i < inner; i++) values[a + i] *= scale[feature + i];
     }
   });
 }
