@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-common';
 import { inputSpecs, loadModelFile, saveModel, saveModelFile } from '../src/node';
-import { inputTensor } from '../src/data/npy';
+import { inputTensor } from '../src/data/batch';
 import type { Model } from '../src/ir/model';
 import { readNpySeries } from './helpers/npy';
 import { assertModelMatches, runtime, type Tolerance } from './helpers/ort';
@@ -125,7 +125,7 @@ describe('PyTorch-exported models: convert and fold', function () {
       const specs = inputSpecs(model);
       const inputs = readNpySeries(folder, 'input');
       assert.equal(inputs.length, specs.length, 'one input_N.npy per model input');
-      const feeds = Object.fromEntries(specs.map((spec, i) => [spec.name, inputTensor(runtime, spec, inputs[i], `${c.name}/input_${i}.npy`)]));
+      const feeds = Object.fromEntries(specs.map((spec, i) => [spec.name, inputTensor(runtime, { spec, array: inputs[i], source: `${c.name}/input_${i}.npy` }, inputs[i].shape[0])]));
       const expected = readNpySeries(folder, 'output');
       await checkRoundTrip({
         model,

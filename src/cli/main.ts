@@ -11,7 +11,8 @@ import { nodeRuntime } from '../node/runtime';
 import { createSession, EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/session';
 import { inputSpecs, randomFeeds } from '../runtime/feeds';
 import { compareSessions } from '../runtime/verify';
-import { inputTensor, parseNpy } from '../data/npy';
+import { assignInputs, batchRows, inputTensor } from '../data/batch';
+import { readDataItems } from '../node/sample-data';
 import type * as ort from 'onnxruntime-common';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -179,24 +180,8 @@ function dimValues(pairs: string[] = []): Record<string, number> {
 }
 
 function dataFeeds(runtime: ReturnType<typeof nodeRuntime>, specs: ReturnType<typeof inputSpecs>, items: string[]): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    const name = eq > 0 && !fs.existsSync(item) ? item.slice(0, eq) : specs[0]?.name;
-    const file = eq > 0 && !fs.existsSync(item) ? item.slice(eq + 1) : item;
-    const spec = specs.find((s) => s.name === name);
-    if (!spec) throw new WnError(`--data ${item}: the model has no input "${name}" (inputs: ${specs.map((s) => s.name).join(', ')})`);
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(file);
-    } catch {
-      throw new WnError(`--data ${item}: cannot read "${file}"`);
-    }
-    feeds[spec.name] = inputTensor(runtime, spec, parseNpy(bytes, file), file);
-  }
-  const missing = specs.filter((s) => !feeds[s.name]);
-  if (missing.length) throw new WnError(`no --data for input${missing.length > 1 ? 's' : ''} ${missing.map((s) => `"${s.name}"`).join(', ')}: pass --data name=file.npy for each input`);
-  return feeds;
+  const inputs = assignInputs(specs, readDataItems(items, specs.map((s) => s.name)));
+  return Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, batchRows(input))]));
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,16 +1,15 @@
-/** .npy arrays (parsed by npyjs) as model input tensors, checked against the input they feed. */
-import type * as ort from 'onnxruntime-common';
+/** .npy arrays, parsed by npyjs (float16 widened to float32 by it, int64 as BigInt64Array). */
 import { parse } from 'npyjs';
 import { WnError } from '../errors';
-import { concreteDims, ortType, toTensor, type InputSpec } from '../runtime/feeds';
-import type { Runtime } from '../runtime/session';
+import type { NdArray } from './array';
 
-export interface NdArray {
-  data: ArrayLike<number | bigint>;
-  shape: number[];
-}
+const NPY_DTYPES: Record<string, string> = {
+  f2: 'float16', f4: 'float32', f8: 'float64', i1: 'int8', i2: 'int16', i4: 'int32', i8: 'int64',
+  u1: 'uint8', u2: 'uint16', u4: 'uint32', u8: 'uint64', b1: 'bool',
+};
 
 export function parseNpy(bytes: Uint8Array, source: string): NdArray {
+  if (bytes.length === 0) throw new WnError(`${source}: the file is empty`);
   let array;
   try {
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -19,17 +18,7 @@ export function parseNpy(bytes: Uint8Array, source: string): NdArray {
     throw new WnError(`${source}: not a valid .npy file (${(e as Error).message})`);
   }
   if (array.fortranOrder) throw new WnError(`${source}: Fortran-ordered arrays are not supported; save it with np.ascontiguousarray`);
-  if (array.dtype.startsWith('U') || array.dtype.startsWith('c')) throw new WnError(`${source}: dtype ${array.dtype} is not numeric`);
-  return { data: array.data as unknown as ArrayLike<number | bigint>, shape: array.shape };
-}
-
-/** An array as the tensor for one model input: shape checked against the declared dims, values cast. */
-export function inputTensor(runtime: Runtime, spec: InputSpec, array: NdArray, source: string): ort.Tensor {
-  const declared = spec.dims;
-  const fits = array.shape.length === declared.length && declared.every((d, i) => d === null || d === array.shape[i]);
-  if (!fits) {
-    const expected = concreteDims(spec).map((d, i) => (spec.dims[i] === null ? spec.params[i] ?? '?' : d));
-    throw new WnError(`${source}: input "${spec.name}" expects shape [${expected}], the data has shape [${array.shape}]`);
-  }
-  return toTensor(runtime, ortType(spec.type), array.data, array.shape);
+  const dtype = NPY_DTYPES[array.dtype.replace(/^[<>|=]/, '')];
+  if (!dtype) throw new WnError(`${source}: dtype ${array.dtype} is not a numeric type wn-onnx reads`);
+  return { data: array.data as unknown as NdArray['data'], shape: array.shape, dtype };
 }

@@ -46,6 +46,15 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   return model;
 }
 
+/** A single serialized TensorProto (ONNX test data's input_N.pb files, tensors saved with onnx.save_tensor). */
+export function decodeTensor(bytes: Uint8Array, source = 'tensor'): TensorProto {
+  try {
+    return TensorType.decode(protobuf.Reader.create(bytes)) as TensorProto;
+  } catch (e) {
+    throw new WnError(`${source}: not a valid ONNX TensorProto (${(e as Error).message})`);
+  }
+}
+
 /** Whether an optional field was present in the decoded message (proto2 presence). */
 export function has<T extends object>(message: T, field: keyof T): boolean {
   return Object.prototype.hasOwnProperty.call(message, field) && message[field] != null;

@@ -79,9 +79,13 @@ export function randomFeeds(runtime: Runtime, specs: InputSpec[], seed = 0, dimV
   return feeds;
 }
 
-/** Builds an ORT tensor of `type` from any numeric array, converting element by element. */
-export function toTensor(runtime: Runtime, type: ort.Tensor.Type, values: ArrayLike<number | bigint>, dims: number[]): ort.Tensor {
-  const n = values.length;
+/**
+ * Builds an ORT tensor of `type` from the first product(dims) values of any numeric array,
+ * converting element by element.
+ */
+export function toTensor(runtime: Runtime, type: ort.Tensor.Type, values: ArrayLike<number | bigint | boolean>, dims: number[]): ort.Tensor {
+  const n = dims.reduce((count, d) => count * d, 1);
+  if (values.length < n) throw new WnError(`internal: ${values.length} values for a tensor of shape [${dims}]`);
   const num = (i: number) => Number(values[i]);
   switch (type) {
     case 'float32': return new runtime.Tensor(type, Float32Array.from({ length: n }, (_, i) => num(i)), dims);

@@ -1,7 +1,8 @@
 /** Reading the fixtures' .npy files (through the library's own parser, src/data/npy.ts). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseNpy, type NdArray } from '../../src/data/npy';
+import { parseNpy } from '../../src/data/npy';
+import type { NdArray } from '../../src/data/array';
 
 export type { NdArray };
 

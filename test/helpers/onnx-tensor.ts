@@ -1,14 +1,7 @@
-/**
- * Test-local TensorProto decoding (the ONNX test data's input_N.pb / output_N.pb files are single
- * serialized TensorProtos; src/onnx/codec.ts only exports a ModelProto decoder). Uses protobufjs
- * with the repository's own schema text, so the decoded messages have the same shape as the
- * tensors inside a decoded model.
- */
+/** The ONNX test data's input_N.pb / output_N.pb files (single TensorProtos) as arrays and ORT tensors. */
 import * as fs from 'node:fs';
-import * as protobuf from 'protobufjs';
-import Long from 'long';
 import type * as ort from 'onnxruntime-common';
-import { ONNX_PROTO } from '../../src/onnx/onnx.proto';
+import { decodeTensor } from '../../src/onnx/codec';
 import type { TensorProto } from '../../src/onnx/proto';
 import { DataType, FLOAT_TYPES, dataTypeName } from '../../src/onnx/enums';
 import { readFloats, readInts, tensorDims } from '../../src/tensor/values';
@@ -16,26 +9,16 @@ import { ortType, toTensor } from '../../src/runtime/feeds';
 import type { Runtime } from '../../src/runtime/session';
 import type { NdArray } from './npy';
 
-protobuf.util.Long = Long;
-protobuf.configure();
-
-const TensorType = protobuf.parse(ONNX_PROTO, { keepCase: true }).root.lookupType('onnx.TensorProto');
-
-export function decodeTensor(bytes: Uint8Array): TensorProto {
-  const reader = protobuf.Reader.create(bytes);
-  return TensorType.decode(reader) as TensorProto;
-}
-
 export function readTensorFile(file: string): TensorProto {
-  return decodeTensor(fs.readFileSync(file));
+  return decodeTensor(fs.readFileSync(file), file);
 }
 
 /** A tensor's values as numbers (floats widened, integers as numbers) with its shape. */
 export function tensorArray(t: TensorProto): NdArray {
   const type = (t.data_type ?? 0) as DataType;
   const shape = tensorDims(t);
-  if (FLOAT_TYPES.has(type)) return { data: Float64Array.from(readFloats(t)), shape };
-  if (type === DataType.INT64 || type === DataType.INT32) return { data: readInts(t), shape };
+  if (FLOAT_TYPES.has(type)) return { data: Float64Array.from(readFloats(t)), shape, dtype: 'float64' };
+  if (type === DataType.INT64 || type === DataType.INT32) return { data: readInts(t), shape, dtype: 'int64' };
   throw new Error(`tensor "${t.name}": ${dataTypeName(type)} is not handled by the test helper`);
 }
 

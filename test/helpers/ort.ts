@@ -35,7 +35,7 @@ export function tensorValues(t: ort.Tensor): ArrayLike<number> {
 export interface Closeness { maxAbs: number; maxRel: number; worst: number; bad: number }
 
 /** numpy.allclose(actual, expected, rtol, atol) elementwise, with the largest differences. */
-export function closeness(actual: ArrayLike<number>, expected: ArrayLike<number | bigint>, { rtol, atol }: Tolerance): Closeness {
+export function closeness(actual: ArrayLike<number>, expected: ArrayLike<number | bigint | boolean>, { rtol, atol }: Tolerance): Closeness {
   let maxAbs = 0;
   let maxRel = 0;
   let worst = -1;
@@ -79,6 +79,6 @@ export async function assertModelMatches(label: string, bytes: Uint8Array, feeds
 /** Runs two models on the same feeds and compares their outputs (b against a as the reference). */
 export async function assertModelsAgree(label: string, a: Uint8Array, b: Uint8Array, feeds: Record<string, ort.Tensor>, tolerance: Tolerance): Promise<void> {
   const reference = await runModel(a, feeds);
-  const expected = reference.outputs.map((t) => ({ data: tensorValues(t), shape: [...t.dims] }));
+  const expected = reference.outputs.map((t) => ({ data: tensorValues(t), shape: [...t.dims], dtype: t.type }));
   await assertModelMatches(label, b, feeds, expected, tolerance);
 }
