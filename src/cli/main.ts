@@ -13,6 +13,8 @@ import { inputSpecs, randomFeeds } from '../runtime/feeds';
 import { compareSessions } from '../runtime/verify';
 import { assignInputs, batchRows, inputTensor } from '../data/batch';
 import { readDataItems } from '../node/sample-data';
+import { dataDependentInit, type DataInitReport } from '../runtime/data-init';
+import type { Model } from '../ir/model';
 import type * as ort from 'onnxruntime-common';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -21,6 +23,14 @@ function number(name: string) {
   return (value: string) => {
     const n = Number(value);
     if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
+    return n;
+  };
+}
+
+function positiveInteger(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
     return n;
   };
 }
@@ -90,6 +100,56 @@ function printLayers(layers: LayerInfo[]): void {
   console.log(`\n${layers.length} layer weights, ${wn} weight-normalized`);
 }
 
+/** Options of data-dependent init, shared by `init` and `convert --init`. */
+function initOptions(cmd: Command): Command {
+  return cmd
+    .option('--batch-size <n>', `rows of the data that form the init batch (default: the input's fixed batch size, else ${DEFAULT_INIT_ROWS} or all rows if fewer)`, positiveInteger('--batch-size'))
+    .option('--init-scale <s>', 'standard deviation every pre-activation starts with', number('--init-scale'), 1)
+    .option('--resample-v', 'draw every direction v from N(0, std²) first (training from scratch)')
+    .option('--std <x>', 'standard deviation for --resample-v', number('--std'), 0.05)
+    .option('--seed <k>', 'seed for --resample-v', number('--seed'), 0)
+    .option('--per-layer', 'one ONNX Runtime run per layer (the literal procedure; same result, slower)')
+    .addOption(epOption());
+}
+
+const DEFAULT_INIT_ROWS = 500;
+
+interface InitFlags { batchSize?: number; initScale: number; resampleV?: boolean; std: number; seed: number; perLayer?: boolean; ep: string }
+
+async function initialize(model: Model, items: string[], flags: InitFlags): Promise<DataInitReport> {
+  const runtime = nodeRuntime();
+  const specs = inputSpecs(model);
+  const inputs = assignInputs(specs, readDataItems(items, specs.map((s) => s.name)));
+  const rows = batchRows(inputs[0], flags.batchSize ?? Math.min(DEFAULT_INIT_ROWS, inputs[0].array.shape[0] ?? 0));
+  for (const input of inputs.slice(1)) batchRows(input, rows);
+  const feeds = Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, rows)]));
+  log(`init: batch of ${rows} rows from ${inputs.map((i) => i.source).join(', ')}`);
+  const { report } = await dataDependentInit(runtime, model, feeds, {
+    scale: flags.initScale,
+    resample: flags.resampleV ? { std: flags.std, seed: flags.seed } : undefined,
+    ep: flags.ep as ExecutionProvider,
+    strategy: flags.perLayer ? 'per-layer' : 'one-pass',
+    onProgress: (line) => log(`init: ${line}`),
+  });
+  return report;
+}
+
+function printInitReport(report: DataInitReport): void {
+  if (report.resampled.length) log(`resampled ${report.resampled.length} directions v from N(0, std²)`);
+  for (const a of report.biases.added) log(`added bias ${a.bias} to "${a.node}"`);
+  for (const s of report.biases.split) log(`split bias ${s.from}: "${s.node}" now has its own ${s.bias}`);
+  const rows = report.layers.map((l) => [
+    l.node || '(unnamed)', l.op, l.weight, String(l.features), fmtStats(l.mean), fmtStats(l.std), `${fmt(l.g.min)} .. ${fmt(l.g.max)}`,
+    l.constantFeatures ? `${l.constantFeatures} features constant on the batch (g = s/sqrt(eps))` : '',
+  ]);
+  const header = ['node', 'op', 'weight', 'features', 'μ before min/mean/max', 'σ before min/mean/max', 'g range', 'note'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const row of [header, ...rows]) log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  for (const r of report.recurrent) log(`kept ${r.op} "${r.node}" ${r.weight}: recurrent layers keep v and g = ‖v‖ (the paper's init applies where batch norm would, not to recurrence)`);
+  for (const s of report.biases.skipped) log(`not initialized ${s.op} "${s.node}" ${s.weight}: ${s.reason}`);
+  log(`${report.layers.length} layer${report.layers.length === 1 ? "" : "s"} initialized in ${report.runs} ONNX Runtime run${report.runs === 1 ? '' : 's'}; every initialized pre-activation now has mean 0 and std ${report.scale} on the batch`);
+}
+
 export function buildProgram(): Command {
   const program = new Command('wn-onnx')
     .description('Weight normalization (Salimans & Kingma, 2016) for ONNX models')
@@ -104,12 +164,15 @@ export function buildProgram(): Command {
     .option('--exclude <regex>', 'leave layers whose node or weight name matches', regex)
     .option('--eps <value>', 'floor under ‖v‖ so zero weight vectors stay finite', number('--eps'), 1e-12)
     .option('--json', 'print the report as JSON on standard error')
-    .action((input: string, flags) => {
+    .option('--init <[input=]file>', 'then run data-dependent init on this data (see `wn-onnx init --help`); repeat as input=file for several inputs', collect);
+  initOptions(program.commands[program.commands.length - 1])
+    .action(async (input: string, flags) => {
       const loaded = loadModelFile(input);
       const { report } = convert(loaded.model, flags);
+      const init = flags.init ? await initialize(loaded.model, flags.init, flags) : undefined;
       save(loaded, input, flags);
       if (flags.json) {
-        log(JSON.stringify(report, null, 2));
+        log(JSON.stringify(init ? { convert: report, init } : report, null, 2));
         return;
       }
       for (const c of report.converted) {
@@ -117,6 +180,20 @@ export function buildProgram(): Command {
       }
       for (const s of report.skipped) log(`skipped   ${s.op} "${s.node}" input ${s.input}: ${s.reason}`);
       log(`${report.converted.length} weights converted, ${report.skipped.length} layer inputs skipped`);
+      if (init) printInitReport(init);
+    });
+
+  outputOptions(initOptions(program.command('init')
+    .description('data-dependent init (Salimans & Kingma, section 3): set g and b so every weight-normalized pre-activation has mean 0 and std s on a batch')
+    .argument('<model>', 'weight-normalized model (from `wn-onnx convert`; "-" for standard input)')
+    .requiredOption('--data <[input=]file>', 'sample data: .npy, .npz (arrays by input name), IDX (MNIST, gzipped or not) or TensorProto .pb; repeat as input=file for several inputs', collect)))
+    .option('--json', 'print the report as JSON on standard error')
+    .action(async (input: string, flags) => {
+      const loaded = loadModelFile(input);
+      const report = await initialize(loaded.model, flags.data, flags);
+      save(loaded, input, flags);
+      if (flags.json) log(JSON.stringify(report, null, 2));
+      else printInitReport(report);
     });
 
   outputOptions(program.command('fold')

@@ -57,10 +57,15 @@ export class Builder {
     return name;
   }
 
-  /** ReduceL2 keeping dims; `axes` is an attribute before opset 18 and an input from 18 on. */
+  /** A Reduce* op; `axes` is an attribute before opset 18 and an input from 18 on. */
+  reduce(opType: 'ReduceL2' | 'ReduceMean', x: string, axes: number[], keepdims: boolean, role: string): string {
+    const attributes = { keepdims: keepdims ? 1 : 0 };
+    if (this.opset >= 18) return this.op(opType, [x, this.constantInt64(`${role}_axes`, axes)], attributes, role);
+    return this.op(opType, [x], { axes, ...attributes }, role);
+  }
+
   reduceL2(x: string, axes: number[], role = 'norm'): string {
-    if (this.opset >= 18) return this.op('ReduceL2', [x, this.constantInt64(`${role}_axes`, axes)], { keepdims: 1 }, role);
-    return this.op('ReduceL2', [x], { axes, keepdims: 1 }, role);
+    return this.reduce('ReduceL2', x, axes, true, role);
   }
 
   /** max(x, floor): Max broadcasts a scalar from opset 8 on; opset 7 has only Clip's `min` attribute. */

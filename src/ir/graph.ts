@@ -129,6 +129,20 @@ export class Graph {
     this.changed();
   }
 
+  /** Points one input of a node at another value. */
+  setNodeInput(node: NodeProto, index: number, name: string): void {
+    node.input ??= [];
+    while (node.input.length < index) node.input.push('');
+    node.input[index] = name;
+    this.changed();
+  }
+
+  /** Renames one output of a node (its readers must be pointed at the new name, or at a new producer of the old one). */
+  setNodeOutput(node: NodeProto, index: number, name: string): void {
+    node.output![index] = name;
+    this.changed();
+  }
+
   /** Replaces one graph input by others at the same position (IR < 4 lists initializers as inputs). */
   replaceGraphInput(name: string, replacements: ValueInfoProto[]): void {
     const at = this.graphInputIndex(name);

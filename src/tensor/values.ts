@@ -2,7 +2,7 @@
 import Long from 'long';
 import { DataType, dataTypeName, FLOAT_TYPES } from '../onnx/enums';
 import type { TensorProto } from '../onnx/proto';
-import { createTensorProto } from '../onnx/codec';
+import { createTensorProto, withoutFields } from '../onnx/codec';
 import { toNumber } from '../ir/int64';
 import { WnError } from '../errors';
 import { bfloat16ToFloat, elementBytes, floatToBfloat16, floatToHalf, halfToFloat } from './dtype';
@@ -91,6 +91,13 @@ export function floatsToRaw(values: FloatArray, type: DataType): Uint8Array {
 
 export function floatTensor(name: string, type: DataType, dims: readonly number[], values: FloatArray): TensorProto {
   return createTensorProto({ name, data_type: type, dims: [...dims], raw_data: floatsToRaw(values, type) });
+}
+
+/** A copy of a floating-point tensor (name, dims, type, metadata) holding other values. */
+export function withFloatValues(t: TensorProto, values: FloatArray): TensorProto {
+  const copy = withoutFields(t, ['raw_data', 'float_data', 'double_data', 'int32_data']);
+  copy.raw_data = floatsToRaw(values, (t.data_type ?? 0) as DataType);
+  return copy;
 }
 
 export function int64Tensor(name: string, values: readonly number[], dims: readonly number[] = [values.length]): TensorProto {

@@ -23,7 +23,7 @@ export interface LayerInfo {
   note?: string;
 }
 
-function stats(values: ArrayLike<number>): Stats {
+export function stats(values: ArrayLike<number>): Stats {
   let min = Infinity;
   let max = -Infinity;
   let sum = 0;

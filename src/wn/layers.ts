@@ -72,26 +72,33 @@ function transposedAxes(node: NodeProto, rank: number, axes: number[]): number[]
 
 /** A weight that is a constant: its initializer, and axisMap[a] = the initializer axis of layer axis a. */
 export interface ConstantWeight { kind: 'constant'; source: TensorProto; axisMap: number[]; transposed: boolean }
-export type TracedWeight =
-  | ConstantWeight
-  | { kind: 'weight-norm'; spec: WeightNormSpec }
-  | { kind: 'dynamic'; reason: string };
+/** A weight convert made: its spec, the axis map as above, and the type the layer sees (after Casts). */
+export interface WeightNormWeight { kind: 'weight-norm'; spec: WeightNormSpec; axisMap: number[]; type: number }
+export type TracedWeight = ConstantWeight | WeightNormWeight | { kind: 'dynamic'; reason: string };
 
 /** Where a layer's weight comes from, following Identity, Cast and Transpose nodes back. */
 export function traceWeight(graph: Graph, name: string): TracedWeight {
   const chain: NodeProto[] = [];  // from the layer back towards the source
+  const axisMap = (rank: number) => {
+    let map = [...Array(rank).keys()];
+    for (const t of chain.filter((n) => n.op_type === 'Transpose')) map = transposedAxes(t, map.length, map);
+    return map;
+  };
   for (let current = name; ;) {
     const source = graph.initializer(current);
     if (source) {
-      const transposes = chain.filter((n) => n.op_type === 'Transpose');
-      let axisMap = [...tensorDims(source).keys()];
-      for (const t of transposes) axisMap = transposedAxes(t, axisMap.length, axisMap);
-      return { kind: 'constant', source, axisMap, transposed: transposes.length > 0 };
+      const transposed = chain.some((n) => n.op_type === 'Transpose');
+      return { kind: 'constant', source, axisMap: axisMap(tensorDims(source).length), transposed };
     }
     const producer = graph.producer(current);
     if (!producer) return { kind: 'dynamic', reason: `weight "${current}" is a graph input, not a constant` };
     const spec = nodeSpec(producer);
-    if (spec) return { kind: 'weight-norm', spec };
+    if (spec) {
+      const v = graph.initializer(spec.v);
+      const cast = chain.find((n) => n.op_type === 'Cast');
+      const type = cast ? intAttribute(cast, 'to', 0) : v?.data_type ?? 0;
+      return { kind: 'weight-norm', spec, axisMap: axisMap(v ? tensorDims(v).length : 0), type };
+    }
     if (!['Identity', 'Cast', 'Transpose'].includes(producer.op_type ?? '') || (producer.domain && producer.domain !== 'ai.onnx')) {
       return { kind: 'dynamic', reason: `weight "${current}" is computed by ${producer.op_type} node "${producer.name}", not a constant` };
     }

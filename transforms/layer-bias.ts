@@ -1,0 +1,156 @@
+/**
+ * addLayerBiases: gives every weight-normalized layer a per-feature bias of its own, so that
+ * data-dependent init can set the mean of its pre-activation. Adding a zero bias does not change
+ * what the model computes.
+ *
+ * Cases:
+ *   1. Conv, ConvTranspose, Gemm: their bias input; a missing one is added (zeros). Gemm with
+ *      beta = 0 ignores C: beta becomes 1 and C a new zero bias. The bias is scaled by beta.
+ *   2. MatMul: the Add with a constant that is its only reader; else a new Add after it (the
+ *      MatMul's output is renamed, the Add produces the old name, so readers are untouched).
+ *   3. A bias reached through Identity nodes is followed to its initializer.
+ *   4. A bias initializer read by anything else too is split: this layer gets its own copy.
+ *   5. A bias of one element broadcast over the features becomes a per-feature copy.
+ *   6. A bias that is not a constant, or not per feature (Gemm C of [M, N]): the layer is
+ *      reported and left out of the init.
+ */
+import { DataType } from '../src/onnx/enums';
+import type { NodeProto, TensorProto } from '../src/onnx/proto';
+import { floatAttribute, makeAttribute } from '../src/ir/attributes';
+import type { Graph } from '../src/ir/graph';
+import { tensorValueInfo } from '../src/ir/graph';
+import type { Model } from '../src/ir/model';
+import { elementCount, floatTensor, readFloats, tensorDims } from '../src/tensor/values';
+import { layerFeatures, weightNormLayers, type UninitializedLayer, type WeightNormLayer } from '../src/wn/wn-layers';
+
+export interface BiasedLayer extends WeightNormLayer {
+  /** The initializer holding this layer's own bias. */
+  bias: string;
+  /** The layer adds biasScale · bias (Gemm's beta; 1 elsewhere). */
+  biasScale: number;
+  /** The value after the bias: what init normalizes. */
+  preActivation: string;
+  features: number;
+}
+
+export interface LayerBiasReport {
+  added: { node: string; bias: string }[];
+  split: { node: string; from: string; bias: string }[];
+  skipped: UninitializedLayer[];
+}
+
+const stripLeadingOnes = (dims: number[]) => dims.slice(Math.max(0, dims.findIndex((d) => d !== 1)));
+const sameDims = (a: number[], b: number[]) => stripLeadingOnes(a).join() === stripLeadingOnes(b).join()
+  || (elementCount(a) === 1 && elementCount(b) === 1);
+
+/** The initializer a value comes from through Identity nodes, with the values on the way. */
+function traceConstant(graph: Graph, name: string): { tensor: TensorProto; path: string[] } | undefined {
+  const path = [name];
+  for (let current = name; ;) {
+    const tensor = graph.initializer(current);
+    if (tensor) return { tensor, path };
+    const producer = graph.producer(current);
+    if (!producer || producer.op_type !== 'Identity' || (producer.domain && producer.domain !== 'ai.onnx')) return undefined;
+    current = producer.input?.[0] ?? '';
+    path.push(current);
+  }
+}
+
+export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent: WeightNormLayer[]; report: LayerBiasReport } {
+  const graph = model.graph;
+  const found = weightNormLayers(graph);
+  const report: LayerBiasReport = { added: [], split: [], skipped: [...found.skipped] };
+  const layers: BiasedLayer[] = [];
+  const recurrent = found.layers.filter((l) => l.kind === 'recurrent');
+
+  for (const layer of found.layers.filter((l) => l.kind !== 'recurrent')) {
+    const { node } = layer;
+    const { features, biasDims } = layerFeatures(layer);
+    const nodeName = node.name ?? '';
+
+    /** A fresh zero bias for this layer. */
+    const newBias = (values?: Float32Array | Float64Array): string => {
+      const base = layer.spec.weight.endsWith('weight') ? `${layer.spec.weight.slice(0, -6)}bias` : `${layer.spec.weight}_bias`;
+      const name = graph.uniqueName(base);
+      const data = new Float64Array(features);
+      if (values) data.fill(values[0]);
+      addInitializer(model, floatTensor(name, layer.type, biasDims, data));
+      report.added.push({ node: nodeName, bias: name });
+      return name;
+    };
+
+    /** This layer's own bias initializer for the value `name` read by `reader`, or why there is none. */
+    const ownBias = (reader: NodeProto, index: number, name: string): { bias: string } | { reason: string } => {
+      const traced = traceConstant(graph, name);
+      if (!traced) return { reason: `its bias "${name}" is not a constant` };
+      const { tensor, path } = traced;
+      if (tensor.data_type !== layer.type) return { reason: `its bias "${tensor.name}" is not of the layer's type` };
+      const dims = tensorDims(tensor);
+      if (!sameDims(dims, biasDims)) {
+        if (elementCount(dims) !== 1) return { reason: `its bias "${tensor.name}" of shape [${dims}] is not one value per output feature` };
+        const replacement = newBias(readFloats(tensor));
+        graph.setNodeInput(reader, index, replacement);
+        return { bias: replacement };
+      }
+      const readers = new Set(path.flatMap((p) => graph.consumers(p)));
+      const shared = [...readers].some((r) => r !== reader && !path.includes(r.output?.[0] ?? ''))
+        || path.some((p) => graph.isGraphOutput(p));
+      if (!shared) return { bias: tensor.name ?? '' };
+      const copy = graph.uniqueName(`${tensor.name}_own`);
+      addInitializer(model, floatTensor(copy, layer.type, dims, readFloats(tensor)));
+      graph.setNodeInput(reader, index, copy);
+      report.split.push({ node: nodeName, from: tensor.name ?? '', bias: copy });
+      return { bias: copy };
+    };
+
+    let bias: string;
+    let biasScale = 1;
+    let preActivation = node.output?.[0] ?? '';
+    if (node.op_type === 'MatMul') {
+      const readers = graph.consumers(preActivation);
+      const add = readers.length === 1 && !graph.isGraphOutput(preActivation) && readers[0].op_type === 'Add'
+        && (!readers[0].domain || readers[0].domain === 'ai.onnx') ? readers[0] : undefined;
+      const other = add?.input?.[0] === preActivation ? 1 : 0;
+      const existing = add ? ownBias(add, other, add.input?.[other] ?? '') : undefined;
+      if (add && existing && 'bias' in existing) {
+        bias = existing.bias;
+        preActivation = add.output?.[0] ?? '';
+      } else {
+        bias = newBias();
+        const product = graph.uniqueName(`${preActivation}_matmul`);
+        const at = graph.nodes.indexOf(node);
+        graph.setNodeOutput(node, 0, product);
+        graph.insertNodes([{ name: graph.uniqueName(`${nodeName || preActivation}_bias`), op_type: 'Add', domain: '', input: [product, bias], output: [preActivation] }], at + 1);
+      }
+    } else {
+      if (node.op_type === 'Gemm') biasScale = floatAttribute(node, 'beta', 1);
+      const given = node.input?.[2];
+      if (given && biasScale !== 0) {
+        const own = ownBias(node, 2, given);
+        if ('reason' in own) {
+          report.skipped.push({ node: nodeName, op: node.op_type ?? '', weight: layer.spec.weight, reason: own.reason });
+          continue;
+        }
+        bias = own.bias;
+      } else {
+        if (biasScale === 0) {
+          // beta = 0 ignores C: the new bias needs beta = 1
+          node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== 'beta'), makeAttribute('beta', { float: 1 })];
+          biasScale = 1;
+        }
+        bias = newBias();
+        graph.setNodeInput(node, 2, bias);
+      }
+    }
+    layers.push({ ...layer, bias, biasScale, preActivation, features });
+  }
+  return { layers, recurrent, report };
+}
+
+/** Adds an initializer, and lists it as a graph input where the IR version requires that. */
+function addInitializer(model: Model, tensor: TensorProto): void {
+  model.graph.addInitializer(tensor);
+  if (model.initializersAreInputs) {
+    model.graph.appendGraphInputs([tensorValueInfo(tensor.name ?? '', tensor.data_type ?? DataType.FLOAT, tensorDims(tensor))]);
+  }
+}
