@@ -142,6 +142,80 @@ describe('wn-onnx CLI', () => {
     assert.match(mismatch.out, /MISMATCH/);
   });
 
+  describe('init', () => {
+    const images = path.join(process.env.FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist', 't10k-images-idx3-ubyte.gz');
+    const cnn = path.join(root, 'models', 'cnn.onnx');
+    const out = () => path.join(dir, 'init-never.onnx');
+    let wn: string;
+    before(() => {
+      wn = path.join(dir, 'cnn_for_init.onnx');
+      assert.equal(cli(['convert', cnn, '-o', wn]).code, 0);
+    });
+    const npy = (name: string, values: Float32Array | Float64Array, shape: number[]) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, Buffer.from(dump(values, shape)));
+      return file;
+    };
+
+    it('convert --init on Fashion-MNIST images (gzipped IDX, uint8 [N, 28, 28] into [N, 1, 28, 28]); init of a WN model', () => {
+      const converted = path.join(dir, 'cnn_init.onnx');
+      const result = cli(['convert', cnn, '--init', images, '--batch-size', '64', '-o', converted]);
+      assert.equal(result.code, 0, result.err);
+      assert.match(result.err, /init: batch of 64 rows, 4 layers, one pass/);
+      assert.match(result.err, /4 layers initialized in 1 ONNX Runtime run/);
+      const again = path.join(dir, 'cnn_init2.onnx');
+      const init = cli(['init', wn, '--data', `input=${images}`, '--batch-size', '64', '-o', again, '--json']);
+      assert.equal(init.code, 0, init.err);
+      const report = JSON.parse(init.err.slice(init.err.indexOf('{')));
+      assert.equal(report.layers.length, 4);
+      assert.equal(report.runs, 1);
+      assert.deepEqual(fs.readFileSync(again), fs.readFileSync(converted), 'the same batch gives the same model');
+    });
+
+    it('a plain model is refused with what to do', () => {
+      assertOneLineError(cli(['init', cnn, '--data', images, '-o', out()]), /no weight-normalized layers: convert it first/);
+      assert.ok(!fs.existsSync(out()));
+    });
+
+    describe('bad data: a one-line error and no output file', () => {
+      afterEach(() => assert.ok(!fs.existsSync(out()), 'no output file written'));
+      it('wrong shape', () => {
+        assertOneLineError(cli(['init', wn, '--data', npy('wrong-shape.npy', new Float32Array(8 * 20), [8, 20]), '-o', out()]), /input "input" expects shape \[batch,1,28,28\], the data has shape \[8,20\]/);
+      });
+      it('empty file', () => {
+        const empty = path.join(dir, 'empty.npy');
+        fs.writeFileSync(empty, '');
+        assertOneLineError(cli(['init', wn, '--data', empty, '-o', out()]), /empty\.npy: the file is empty/);
+      });
+      it('NaN in the batch', () => {
+        const values = new Float32Array(4 * 784);
+        values[784 * 2 + 5] = NaN;
+        assertOneLineError(cli(['init', wn, '--data', npy('nan.npy', values, [4, 1, 28, 28]), '-o', out()]), /row 2 of the data for input "input" holds NaN/);
+      });
+      it('a batch of 1', () => {
+        assertOneLineError(cli(['init', wn, '--data', images, '--batch-size', '1', '-o', out()]), /at least 2 samples, got 1/);
+      });
+      it('a missing data file', () => {
+        assertOneLineError(cli(['init', wn, '--data', path.join(dir, 'nope.npy'), '-o', out()]), /cannot read .*nope\.npy.*no such file/);
+      });
+      it('an input name the model does not have', () => {
+        assertOneLineError(cli(['init', wn, '--data', `pixels=${images}`, '-o', out()]), /cannot read "pixels=|has no input "pixels"/);
+      });
+    });
+
+    it('init under --ep webgpu (SwiftShader on machines without a GPU) gives the CPU result', function () {
+      this.timeout(300000);
+      const env = fs.existsSync(swiftshader) && !process.env.VK_DRIVER_FILES
+        ? { VK_DRIVER_FILES: swiftshader, VK_ICD_FILENAMES: swiftshader, XDG_RUNTIME_DIR: os.tmpdir() } : {};
+      const [gpu, cpu] = [path.join(dir, 'init_webgpu.onnx'), path.join(dir, 'init_cpu.onnx')];
+      const result = cli(['init', wn, '--data', images, '--batch-size', '16', '--ep', 'webgpu', '-o', gpu], undefined, env);
+      assert.equal(result.code, 0, result.err);
+      assert.equal(cli(['init', wn, '--data', images, '--batch-size', '16', '-o', cpu]).code, 0);
+      const verify = cli(['verify', gpu, cpu, '--data', npy('probe.npy', Float32Array.from({ length: 3 * 784 }, (_, i) => (i % 255)), [3, 1, 28, 28]), '--rtol', '1e-3', '--atol', '1e-3']);
+      assert.equal(verify.code, 0, verify.out + verify.err);
+    });
+  });
+
   it('convert and verify under --ep webgpu (SwiftShader on machines without a GPU)', function () {
     this.timeout(300000);
     const cnn = path.join(root, 'models', 'cnn.onnx');

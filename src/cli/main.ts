@@ -123,7 +123,6 @@ async function initialize(model: Model, items: string[], flags: InitFlags): Prom
   const rows = batchRows(inputs[0], flags.batchSize ?? Math.min(DEFAULT_INIT_ROWS, inputs[0].array.shape[0] ?? 0));
   for (const input of inputs.slice(1)) batchRows(input, rows);
   const feeds = Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, rows)]));
-  log(`init: batch of ${rows} rows from ${inputs.map((i) => i.source).join(', ')}`);
   const { report } = await dataDependentInit(runtime, model, feeds, {
     scale: flags.initScale,
     resample: flags.resampleV ? { std: flags.std, seed: flags.seed } : undefined,

@@ -77,13 +77,14 @@ export async function dataDependentInit(
 
   const initialized: LayerInit[] = [];
   let runs = 0;
+  const rows = Object.values(batch)[0]?.dims[0];
   if (layers.length && strategy === 'one-pass') {
-    progress(`running the init graph: ${layers.length} layers, one pass`);
+    progress(`batch of ${rows} rows, ${layers.length} layers, one pass`);
     initialized.push(...setInitParameters(model, await measure(runtime, model, layers, batch, scale, ep), scale));
     runs = 1;
   } else {
     for (const [i, layer] of layers.entries()) {
-      progress(`layer ${i + 1}/${layers.length}: ${layer.node.name || layer.spec.weight}`);
+      progress(`batch of ${rows} rows, layer ${i + 1}/${layers.length}: ${layer.node.name || layer.spec.weight}`);
       initialized.push(...setInitParameters(model, await measure(runtime, model, [layer], batch, scale, ep), scale));
       runs++;
     }
