@@ -17,6 +17,13 @@ export { DEFAULT_EPS, type WeightNormSpec } from './wn/spec';
 export { createSession, runSession, EXECUTION_PROVIDERS, type ExecutionProvider, type Runtime } from './runtime/session';
 export { inputSpecs, randomFeeds, type InputSpec } from './runtime/feeds';
 export { compareSessions, type OutputDifference } from './runtime/verify';
+export { dataDependentInit, type DataInitOptions, type DataInitReport } from './runtime/data-init';
+export { addLayerBiases, type BiasedLayer } from '../transforms/layer-bias';
+export { compileInitGraph } from '../transforms/init-graph';
+export { resampleDirections } from '../transforms/resample-v';
+export { readSampleData } from './data/sample-data';
+export { assignInputs, batchRows, inputTensor, type SampleSource } from './data/batch';
+export type { NdArray } from './data/array';
 
 import { decodeModel, encodeModelChunks, concatChunks } from './onnx/codec';
 import { inlineAll } from './onnx/external';

@@ -91,8 +91,8 @@ async function assertInitialized(model: Model, batch: Record<string, ort.Tensor>
   return measured.length;
 }
 
-async function initialized(model: Model, batch: Record<string, ort.Tensor>, options: DataInitOptions = {}) {
-  return dataDependentInit(runtime, model, batch, options);
+async function initialized(model: Model, batch: Record<string, ort.Tensor>, options: Partial<DataInitOptions> = {}) {
+  return dataDependentInit(model, batch, { runtime, ...options });
 }
 
 /**
@@ -250,6 +250,17 @@ describe('data-dependent init', () => {
       assert.deepEqual(tensorDims(g), [4, 1, 1, 1]);
       await assertInitialized(m, batch, 1, { mean: 2e-3, std: 2e-2 });
     });
+  });
+
+  it('a feature constant on the batch stays finite and is reported', async () => {
+    const m = fixture('mlp');
+    const batch = batchFor(m, 4);
+    const data = Object.values(batch)[0].data as Float32Array;
+    const row = data.length / 4;
+    for (let i = row; i < data.length; i++) data[i] = data[i % row];  // four equal rows
+    const { report } = await initialized(m, batch);
+    assert.equal(report.layers[0].constantFeatures, report.layers[0].features);
+    for (const t of m.graph.initializers) if (t.data_type === F) assert.ok(readFloats(t).every(Number.isFinite), `${t.name} finite`);
   });
 
   it('a model with no weight-normalized layer is refused with what to do', async () => {

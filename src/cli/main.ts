@@ -123,7 +123,8 @@ async function initialize(model: Model, items: string[], flags: InitFlags): Prom
   const rows = batchRows(inputs[0], flags.batchSize ?? Math.min(DEFAULT_INIT_ROWS, inputs[0].array.shape[0] ?? 0));
   for (const input of inputs.slice(1)) batchRows(input, rows);
   const feeds = Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, rows)]));
-  const { report } = await dataDependentInit(runtime, model, feeds, {
+  const { report } = await dataDependentInit(model, feeds, {
+    runtime,
     scale: flags.initScale,
     resample: flags.resampleV ? { std: flags.std, seed: flags.seed } : undefined,
     ep: flags.ep as ExecutionProvider,

@@ -19,6 +19,8 @@ import { resampleDirections } from '../../transforms/resample-v';
 import { createSession, runSession, type ExecutionProvider, type Runtime } from './session';
 
 export interface DataInitOptions {
+  /** The onnxruntime package to run with (onnxruntime-node or onnxruntime-web). */
+  runtime: Runtime;
   /** Target standard deviation s of every pre-activation (default 1). */
   scale?: number;
   /** Draw v from N(0, std²) first (training from scratch). */
@@ -56,9 +58,9 @@ function numbers(t: ort.Tensor): ArrayLike<number> {
 }
 
 export async function dataDependentInit(
-  runtime: Runtime, model: Model, batch: Record<string, ort.Tensor>, options: DataInitOptions = {},
+  model: Model, batch: Record<string, ort.Tensor>, options: DataInitOptions,
 ): Promise<{ model: Model; report: DataInitReport }> {
-  const { scale = 1, ep = 'cpu', strategy = 'one-pass' } = options;
+  const { runtime, scale = 1, ep = 'cpu', strategy = 'one-pass' } = options;
   const progress = options.onProgress ?? (() => {});
   if (!(scale > 0) || !Number.isFinite(scale)) throw new WnError(`the init scale must be a positive number, got ${scale}`);
   for (const [name, tensor] of Object.entries(batch)) {
