@@ -222,6 +222,19 @@ describe('data-dependent init', () => {
       await assertSameOutputs(original, zeroBiasModel, batchFor(original, 5));
     });
 
+    it('a bias reached through Identity is followed and set in its initializer', async () => {
+      const m = model([
+        makeNode('Identity', ['B'], ['B_used']),
+        makeNode('Conv', ['x', 'K', 'B_used'], ['y']),
+      ], [w('K', [3, 2, 3, 3], 11), w('B', [3], 12)], ['x', [2, 5, 5]], 'y');
+      convert(m);
+      const batch = batchFor(m, 8);
+      const { report } = await initialized(m, batch);
+      assert.deepEqual([report.biases.added, report.biases.split], [[], []]);
+      assert.equal(m.graph.nodes.find((n) => n.op_type === 'Conv')!.input![2], 'B_used');
+      assert.equal(await assertInitialized(m, batch), 1);
+    });
+
     for (const [opset, irVersion] of [[7, 3], [11, 6], [18, 8], [21, 10]]) {
       it(`Conv + Gemm at opset ${opset} (IR ${irVersion})`, async () => {
         const m = model([
