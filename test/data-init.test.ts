@@ -222,6 +222,16 @@ describe('data-dependent init', () => {
       await assertSameOutputs(original, zeroBiasModel, batchFor(original, 5));
     });
 
+    for (const opset of [7, 9]) {
+      it(`a batched MatMul weight at opset ${opset} (ReduceMean over a negative axis)`, async () => {
+        const m = model([makeNode('MatMul', ['x', 'W'], ['y'])], [w('W', [2, 3, 4], 13)], ['x', [2, 5, 3]], 'y', opset, 3);
+        convert(m);
+        const batch = batchFor(m, 6);
+        await initialized(m, batch);
+        assert.equal(await assertInitialized(m, batch), 1);
+      });
+    }
+
     it('a bias reached through Identity is followed and set in its initializer', async () => {
       const m = model([
         makeNode('Identity', ['B'], ['B_used']),
