@@ -17,8 +17,7 @@
 import { DataType } from '../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { floatAttribute, makeAttribute } from '../src/ir/attributes';
-import type { Graph } from '../src/ir/graph';
-import { tensorValueInfo } from '../src/ir/graph';
+import { isDefaultDomain, tensorValueInfo, type Graph } from '../src/ir/graph';
 import type { Model } from '../src/ir/model';
 import { elementCount, floatTensor, readFloats, tensorDims } from '../src/tensor/values';
 import { layerFeatures, weightNormLayers, type UninitializedLayer, type WeightNormLayer } from '../src/wn/wn-layers';
@@ -39,6 +38,9 @@ export interface LayerBiasReport {
   skipped: UninitializedLayer[];
 }
 
+/** Where a layer's bias went, or why it has none. */
+type Placement = Pick<BiasedLayer, 'bias' | 'biasScale' | 'preActivation'> | { reason: string };
+
 const stripLeadingOnes = (dims: number[]) => dims.slice(Math.max(0, dims.findIndex((d) => d !== 1)));
 const sameDims = (a: number[], b: number[]) => stripLeadingOnes(a).join() === stripLeadingOnes(b).join()
   || (elementCount(a) === 1 && elementCount(b) === 1);
@@ -50,7 +52,7 @@ function traceConstant(graph: Graph, name: string): { tensor: TensorProto; path:
     const tensor = graph.initializer(current);
     if (tensor) return { tensor, path };
     const producer = graph.producer(current);
-    if (!producer || producer.op_type !== 'Identity' || (producer.domain && producer.domain !== 'ai.onnx')) return undefined;
+    if (!producer || producer.op_type !== 'Identity' || !isDefaultDomain(producer)) return undefined;
     current = producer.input?.[0] ?? '';
     path.push(current);
   }
@@ -103,46 +105,46 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
       return { bias: copy };
     };
 
-    let bias: string;
-    let biasScale = 1;
-    let preActivation = node.output?.[0] ?? '';
-    if (node.op_type === 'MatMul') {
-      const readers = graph.consumers(preActivation);
-      const add = readers.length === 1 && !graph.isGraphOutput(preActivation) && readers[0].op_type === 'Add'
-        && (!readers[0].domain || readers[0].domain === 'ai.onnx') ? readers[0] : undefined;
-      const other = add?.input?.[0] === preActivation ? 1 : 0;
-      const existing = add ? ownBias(add, other, add.input?.[other] ?? '') : undefined;
-      if (add && existing && 'bias' in existing) {
-        bias = existing.bias;
-        preActivation = add.output?.[0] ?? '';
-      } else {
-        bias = newBias();
-        const product = graph.uniqueName(`${preActivation}_matmul`);
-        const at = graph.nodes.indexOf(node);
-        graph.setNodeOutput(node, 0, product);
-        graph.insertNodes([{ name: graph.uniqueName(`${nodeName || preActivation}_bias`), op_type: 'Add', domain: '', input: [product, bias], output: [preActivation] }], at + 1);
+    /** MatMul: the Add with a constant that is its only reader, else a new Add producing the MatMul's old output name. */
+    const matMulBias = (): Placement => {
+      const product = node.output?.[0] ?? '';
+      const readers = graph.consumers(product);
+      const add = readers.length === 1 && !graph.isGraphOutput(product) && readers[0].op_type === 'Add' && isDefaultDomain(readers[0]) ? readers[0] : undefined;
+      if (add) {
+        const other = add.input?.[0] === product ? 1 : 0;
+        const existing = ownBias(add, other, add.input?.[other] ?? '');
+        if ('bias' in existing) return { bias: existing.bias, biasScale: 1, preActivation: add.output?.[0] ?? '' };
       }
-    } else {
-      if (node.op_type === 'Gemm') biasScale = floatAttribute(node, 'beta', 1);
+      const bias = newBias();
+      const renamed = graph.uniqueName(`${product}_matmul`);
+      const at = graph.nodes.indexOf(node);
+      graph.setNodeOutput(node, 0, renamed);
+      graph.insertNodes([{ name: graph.uniqueName(`${nodeName || product}_bias`), op_type: 'Add', domain: '', input: [renamed, bias], output: [product] }], at + 1);
+      return { bias, biasScale: 1, preActivation: product };
+    };
+
+    /** Conv, ConvTranspose, Gemm: the bias input (Gemm adds beta · C). */
+    const inputBias = (): Placement => {
+      const preActivation = node.output?.[0] ?? '';
+      const beta = node.op_type === 'Gemm' ? floatAttribute(node, 'beta', 1) : 1;
       const given = node.input?.[2];
-      if (given && biasScale !== 0) {
+      if (given && beta !== 0) {
         const own = ownBias(node, 2, given);
-        if ('reason' in own) {
-          report.skipped.push({ node: nodeName, op: node.op_type ?? '', weight: layer.spec.weight, reason: own.reason });
-          continue;
-        }
-        bias = own.bias;
-      } else {
-        if (biasScale === 0) {
-          // beta = 0 ignores C: the new bias needs beta = 1
-          node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== 'beta'), makeAttribute('beta', { float: 1 })];
-          biasScale = 1;
-        }
-        bias = newBias();
-        graph.setNodeInput(node, 2, bias);
+        return 'bias' in own ? { bias: own.bias, biasScale: beta, preActivation } : own;
       }
+      // beta = 0 ignores C: the new bias needs beta = 1
+      if (beta === 0) node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== 'beta'), makeAttribute('beta', { float: 1 })];
+      const bias = newBias();
+      graph.setNodeInput(node, 2, bias);
+      return { bias, biasScale: 1, preActivation };
+    };
+
+    const placed = node.op_type === 'MatMul' ? matMulBias() : inputBias();
+    if ('reason' in placed) {
+      report.skipped.push({ node: nodeName, op: node.op_type ?? '', weight: layer.spec.weight, reason: placed.reason });
+      continue;
     }
-    layers.push({ ...layer, bias, biasScale, preActivation, features });
+    layers.push({ ...layer, ...placed, features });
   }
   return { layers, recurrent, report };
 }

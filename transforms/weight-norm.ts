@@ -15,7 +15,7 @@
 import { DataType, dataTypeName, FLOAT_TYPES } from '../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { withoutFields } from '../src/onnx/codec';
-import { tensorValueInfo } from '../src/ir/graph';
+import { isDefaultDomain, tensorValueInfo } from '../src/ir/graph';
 import type { Model } from '../src/ir/model';
 import { Builder } from '../src/ir/builder';
 import { featureNorms } from '../src/tensor/norms';
@@ -77,7 +77,7 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
 
   for (const node of graph.nodes) {
     const op = node.op_type ?? '';
-    const slots = node.domain && node.domain !== 'ai.onnx' ? [] : weightSlots(node);
+    const slots = isDefaultDomain(node) ? weightSlots(node) : [];
     for (const slot of slots) {
       const input = node.input?.[slot.input] ?? '';
       const skip = (reason: string) => report.skipped.push({ node: node.name ?? '', op, input, reason });

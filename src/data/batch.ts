@@ -9,6 +9,7 @@ import { WnError } from '../errors';
 import { ortType, toTensor, type InputSpec } from '../runtime/feeds';
 import type { Runtime } from '../runtime/session';
 import { isFloatDtype, type NdArray } from './array';
+import { elementCount } from '../tensor/values';
 
 /** One --data item: the arrays of one file, and the input it was named for (if any). */
 export interface SampleSource {
@@ -57,7 +58,6 @@ export function assignInputs(specs: InputSpec[], sources: SampleSource[]): Input
   return specs.map((s) => assigned.get(s.name)!);
 }
 
-const product = (dims: readonly number[]) => dims.reduce((n, d) => n * d, 1);
 const withoutUnits = (dims: readonly number[]) => dims.filter((d) => d !== 1).join();
 
 /** How many rows of the data form the batch: the input's fixed batch dim, else `wanted`, else all. */
@@ -88,7 +88,7 @@ function inputShape({ spec, array, source }: InputArray, rows: number): number[]
 export function inputTensor(runtime: Runtime, input: InputArray, rows: number): ort.Tensor {
   const { spec, array, source } = input;
   const shape = inputShape(input, rows);
-  const count = product(shape);
+  const count = elementCount(shape);
   const target = ortType(spec.type);
   const floatTarget = target.startsWith('float');
   if (isFloatDtype(array.dtype)) {

@@ -9,7 +9,6 @@ const NPY_DTYPES: Record<string, string> = {
 };
 
 export function parseNpy(bytes: Uint8Array, source: string): NdArray {
-  if (bytes.length === 0) throw new WnError(`${source}: the file is empty`);
   let array;
   try {
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;

@@ -16,10 +16,5 @@ export function parseTensorFile(bytes: Uint8Array, source: string): NdArray {
   const shape = tensorDims(tensor);
   const dtype = DTYPES[type];
   if (!dtype) throw new WnError(`${source}: tensor of ${dataTypeName(type)} is not supported as sample data`);
-  if (FLOAT_TYPES.has(type)) return { data: readFloats(tensor), shape, dtype };
-  if (type === DataType.UINT8 || type === DataType.INT8) {
-    const raw = tensor.raw_data ?? Uint8Array.from(tensor.int32_data ?? []);
-    return { data: type === DataType.UINT8 ? raw : new Int8Array(raw.buffer, raw.byteOffset, raw.length), shape, dtype };
-  }
-  return { data: readInts(tensor), shape, dtype };
+  return { data: FLOAT_TYPES.has(type) ? readFloats(tensor) : readInts(tensor), shape, dtype };
 }

@@ -175,6 +175,11 @@ export function tensorValueInfo(name: string, elemType: number, dims: readonly n
   return { name, type };
 }
 
+/** Whether a node is a standard ONNX op ('' and 'ai.onnx' both name the default domain). */
+export function isDefaultDomain(node: NodeProto): boolean {
+  return !node.domain || node.domain === 'ai.onnx';
+}
+
 /** Names a node's subgraphs read from enclosing scopes. */
 export function outerScopeNames(node: NodeProto): string[] {
   const graphs = (node.attribute ?? []).flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]);

@@ -105,7 +105,7 @@ export function int64Tensor(name: string, values: readonly number[], dims: reado
   return createTensorProto({ name, data_type: DataType.INT64, dims: [...dims], raw_data: new Uint8Array(data.buffer) });
 }
 
-/** Integer tensor values (shape/axes constants) as numbers. */
+/** Integer tensor values (INT64, INT32, UINT8, INT8: shape/axes constants, sample data) as numbers. */
 export function readInts(t: TensorProto): number[] {
   const type = (t.data_type ?? 0) as DataType;
   const raw = t.raw_data;
@@ -124,5 +124,12 @@ export function readInts(t: TensorProto): number[] {
     }
     return [...(t.int32_data ?? [])];
   }
-  throw new WnError(`tensor "${t.name}" is ${dataTypeName(type)}, expected INT64 or INT32`);
+  if (type === DataType.UINT8 || type === DataType.INT8) {
+    if (raw && raw.length) {
+      checkRawLength(t, raw, count, 1);
+      return Array.from(type === DataType.INT8 ? new Int8Array(raw.buffer, raw.byteOffset, raw.length) : raw);
+    }
+    return [...(t.int32_data ?? [])];
+  }
+  throw new WnError(`tensor "${t.name}" is ${dataTypeName(type)}, expected an integer type`);
 }

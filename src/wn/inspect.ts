@@ -1,5 +1,6 @@
 /** What `inspect` shows: every layer weight, whether it is weight-normalized, and its g / ‖v‖ statistics. */
 import type { Model } from '../ir/model';
+import { isDefaultDomain } from '../ir/graph';
 import { dataTypeName, FLOAT_TYPES } from '../onnx/enums';
 import { featureNorms } from '../tensor/norms';
 import { floatStorage, readFloats, tensorDims, type FloatArray } from '../tensor/values';
@@ -40,7 +41,7 @@ export function inspectModel(model: Model): LayerInfo[] {
   const graph = model.graph;
   const layers: LayerInfo[] = [];
   for (const node of graph.nodes) {
-    if (node.domain && node.domain !== 'ai.onnx') continue;
+    if (!isDefaultDomain(node)) continue;
     for (const slot of weightSlots(node)) {
       const input = node.input?.[slot.input];
       if (!input) continue;

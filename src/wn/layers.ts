@@ -13,7 +13,7 @@
  */
 import type { NodeProto, TensorProto } from '../onnx/proto';
 import { intAttribute, intsAttribute } from '../ir/attributes';
-import type { Graph } from '../ir/graph';
+import { isDefaultDomain, type Graph } from '../ir/graph';
 import { tensorDims } from '../tensor/values';
 import { nodeSpec, type WeightNormSpec } from './spec';
 
@@ -99,7 +99,7 @@ export function traceWeight(graph: Graph, name: string): TracedWeight {
       const type = cast ? intAttribute(cast, 'to', 0) : v?.data_type ?? 0;
       return { kind: 'weight-norm', spec, axisMap: axisMap(v ? tensorDims(v).length : 0), type };
     }
-    if (!['Identity', 'Cast', 'Transpose'].includes(producer.op_type ?? '') || (producer.domain && producer.domain !== 'ai.onnx')) {
+    if (!['Identity', 'Cast', 'Transpose'].includes(producer.op_type ?? '') || !isDefaultDomain(producer)) {
       return { kind: 'dynamic', reason: `weight "${current}" is computed by ${producer.op_type} node "${producer.name}", not a constant` };
     }
     chain.push(producer);

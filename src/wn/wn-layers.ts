@@ -7,7 +7,7 @@
  * listed with the reason. Recurrent layers are listed too: init leaves them at g = ‖v‖.
  */
 import type { NodeProto } from '../onnx/proto';
-import type { Graph } from '../ir/graph';
+import { isDefaultDomain, type Graph } from '../ir/graph';
 import { intAttribute } from '../ir/attributes';
 import { tensorDims } from '../tensor/values';
 import { traceWeight, weightSlots } from './layers';
@@ -41,7 +41,7 @@ export function weightNormLayers(graph: Graph): { layers: WeightNormLayer[]; ski
   const skipped: UninitializedLayer[] = [];
   const firstReader = new Map<string, string>();
   for (const node of graph.nodes) {
-    if (node.domain && node.domain !== 'ai.onnx') continue;
+    if (!isDefaultDomain(node)) continue;
     const kind = KINDS[node.op_type ?? ''];
     for (const slot of weightSlots(node)) {
       const traced = traceWeight(graph, node.input?.[slot.input] ?? '');
