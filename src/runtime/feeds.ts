@@ -23,6 +23,13 @@ const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = {
   [DataType.BOOL]: 'bool',
 };
 
+/** The ONNX element type of an ORT tensor type. */
+export function dataTypeOf(type: ort.Tensor.Type): DataType {
+  const entry = Object.entries(ORT_TYPES).find(([, t]) => t === type);
+  if (!entry) throw new WnError(`internal: no ONNX type for ONNX Runtime type ${type}`);
+  return Number(entry[0]) as DataType;
+}
+
 export function ortType(type: DataType): ort.Tensor.Type {
   const t = ORT_TYPES[type];
   if (!t) throw new WnError(`inputs of type ${dataTypeName(type)} are not supported`);

@@ -1,0 +1,142 @@
+/**
+ * A gradient rule: given one forward node and the gradients of its outputs, it emits standard
+ * ONNX ops (in the model's opset) that compute the gradients of its inputs. Rules live one per
+ * op (or op family) in ./grads and are listed in ./grads/index.ts.
+ */
+import type { NodeProto } from '../onnx/proto';
+import { DataType, dataTypeName } from '../onnx/enums';
+import type { AttributeValue } from '../ir/attributes';
+import type { Builder } from '../ir/builder';
+import { WnError } from '../errors';
+import type { ValueTypes } from './value-types';
+
+export interface GradientRule {
+  /** The op types (default domain) this rule differentiates. */
+  readonly ops: readonly string[];
+  /**
+   * Input positions that never take a gradient (shapes, indices, running statistics); the
+   * backward pass stops there and never offers them as trainable parameters.
+   */
+  readonly nonDifferentiable?: readonly number[];
+  /** Gradients of the node's inputs, by position; undefined where an input gets none. */
+  grad(ctx: GradContext): (string | undefined)[];
+}
+
+export class GradContext {
+  constructor(
+    readonly node: NodeProto,
+    readonly opset: number,
+    private readonly b: Builder,
+    private readonly types: ValueTypes,
+    private readonly outputGrads: readonly (string | undefined)[],
+    private readonly wanted: readonly boolean[],
+  ) {}
+
+  /** The node's i-th input name ('' where an optional input is absent). */
+  input(i: number): string { return this.node.input?.[i] ?? ''; }
+  output(i: number): string { return this.node.output?.[i] ?? ''; }
+  hasInput(i: number): boolean { return !!this.input(i); }
+  /** The gradient of output i, undefined when the loss does not depend on it. */
+  dy(i = 0): string | undefined { return this.outputGrads[i]; }
+  /** Whether input i needs a gradient (rules may skip work for inputs that do not). */
+  wants(i: number): boolean { return !!this.wanted[i]; }
+
+  private valueType(name: string) {
+    const t = this.types.get(name);
+    if (!t) throw new WnError(`internal: no shape known for value "${name}" (input of ${this.describe()})`);
+    return t;
+  }
+
+  dims(name: string): (number | null)[] { return this.valueType(name).dims; }
+  rank(name: string): number { return this.dims(name).length; }
+  type(name: string): DataType { return this.valueType(name).type; }
+  /** Static dims, or a one-line error naming the node when some vary. */
+  staticDims(name: string, why: string): number[] {
+    const dims = this.dims(name);
+    if (dims.some((d) => d === null)) throw new WnError(`${this.describe()}: ${why} needs a fixed shape for "${name}", it is [${dims.map((d) => d ?? '?')}]`);
+    return dims as number[];
+  }
+
+  describe(): string { return `${this.node.op_type} node "${this.node.name || this.output(0)}"`; }
+
+  fail(message: string): never { throw new WnError(`cannot differentiate ${this.describe()}: ${message}`); }
+
+  // -- emitting ops ----------------------------------------------------------------------
+
+  /** Names of what this rule emits start with the forward node's name. */
+  private role(role: string): string { return `${this.node.name || this.output(0)}/${role}`; }
+
+  op(opType: string, inputs: string[], attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType): string {
+    return this.b.op(opType, inputs, attributes, this.role(role));
+  }
+
+  /** An op with several outputs (Split, MaxPool with Indices …): returns their names. */
+  multiOp(opType: string, inputs: string[], outputs: number, attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType): string[] {
+    const first = this.op(opType, inputs, attributes, role);
+    const node = this.b.nodes[this.b.nodes.length - 1];
+    for (let i = 1; i < outputs; i++) node.output!.push(this.b.name(this.role(`${role}_out${i}`)));
+    return [first, ...node.output!.slice(1)];
+  }
+
+  /** A scalar constant with the element type of `like`. */
+  scalar(value: number, like: string): string {
+    const type = this.type(like);
+    if (![DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16].includes(type)) {
+      throw new WnError(`internal: float constant for ${dataTypeName(type)} value "${like}"`);
+    }
+    return this.b.constantScalar(this.role('const'), type, value);
+  }
+
+  ints(values: number[], role = 'ints'): string { return this.b.constantInt64(this.role(role), values); }
+
+  shape(name: string): string { return this.op('Shape', [name], {}, 'shape'); }
+
+  /** ReduceSum/ReduceMean/ReduceMax…: axes an attribute before opset 13 (ReduceSum) or 18 (others), an input after. */
+  reduce(opType: string, x: string, axes: number[], keepdims: boolean): string {
+    const inputForm = opType === 'ReduceSum' ? this.opset >= 13 : this.opset >= 18;
+    const attributes = { keepdims: keepdims ? 1 : 0 };
+    if (inputForm) return this.op(opType, [x, this.ints(axes, 'axes')], attributes, opType);
+    return this.op(opType, [x], { axes, ...attributes }, opType);
+  }
+
+  unsqueeze(x: string, axes: number[]): string {
+    if (this.opset >= 13) return this.op('Unsqueeze', [x, this.ints(axes, 'axes')]);
+    return this.op('Unsqueeze', [x], { axes });
+  }
+
+  squeeze(x: string, axes: number[]): string {
+    if (this.opset >= 13) return this.op('Squeeze', [x, this.ints(axes, 'axes')]);
+    return this.op('Squeeze', [x], { axes });
+  }
+
+  /** `grad` reshaped to the runtime shape of `like`. */
+  reshapeLike(grad: string, like: string): string {
+    const dims = this.dims(like);
+    const shape = dims.every((d) => d !== null) ? this.ints(dims as number[], 'shape') : this.shape(like);
+    return this.op('Reshape', [grad, shape]);
+  }
+
+  /**
+   * Undoes numpy broadcasting: `grad` has dims `gradDims` (the broadcast result, by default
+   * the node's first output); the return value has the shape of `target` (one of the
+   * broadcast inputs). Axes the target lacks, or holds as a fixed 1 where the result does not,
+   * are summed. `asDims` are the dims the target took part in the broadcast with, where an op
+   * promoted it first (MatMul's 1-D operands).
+   */
+  unbroadcast(grad: string, target: string, gradDims: (number | null)[] = this.dims(this.output(0)), asDims = this.dims(target)): string {
+    const lead = gradDims.length - asDims.length;
+    const axes: number[] = [];
+    for (let i = 0; i < gradDims.length; i++) {
+      if (i < lead || (asDims[i - lead] === 1 && gradDims[i] !== 1)) axes.push(i);
+    }
+    const summed = axes.length ? this.reduce('ReduceSum', grad, axes, true) : grad;
+    return gradDims.length !== this.rank(target) ? this.reshapeLike(summed, target) : summed;
+  }
+
+  /** Swaps the last two axes of a value of the given rank. */
+  transposeLastTwo(x: string, rank: number): string {
+    const perm = [...Array(rank).keys()];
+    [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+    return this.op('Transpose', [x], { perm });
+  }
+}
