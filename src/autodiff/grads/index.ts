@@ -1,19 +1,51 @@
 /** Every gradient rule. Adding an op: one file here, one line in this list. */
 import type { GradientRule } from '../rule';
+import { absGradRule } from './Abs_grad';
 import { addGradRule } from './Add_grad';
+import { castGradRule } from './Cast_grad';
+import { clipGradRule } from './Clip_grad';
 import { divGradRule } from './Div_grad';
+import { dropoutGradRule } from './Dropout_grad';
+import { erfGradRule } from './Erf_grad';
+import { expGradRule } from './Exp_grad';
 import { gemmGradRule } from './Gemm_grad';
 import { identityGradRule } from './Identity_grad';
+import { leakyReluGradRule } from './LeakyRelu_grad';
+import { logGradRule } from './Log_grad';
 import { matMulGradRule } from './MatMul_grad';
 import { mulGradRule } from './Mul_grad';
+import { negGradRule } from './Neg_grad';
+import { powGradRule } from './Pow_grad';
+import { reciprocalGradRule } from './Reciprocal_grad';
 import { reluGradRule } from './Relu_grad';
+import { sigmoidGradRule } from './Sigmoid_grad';
+import { softmaxGradRule } from './Softmax_grad';
+import { sqrtGradRule } from './Sqrt_grad';
+import { tanhGradRule } from './Tanh_grad';
+import { whereGradRule } from './Where_grad';
 
 export const GRADIENT_RULES: readonly GradientRule[] = [
+  absGradRule,
   addGradRule,
+  castGradRule,
+  clipGradRule,
   divGradRule,
+  dropoutGradRule,
+  erfGradRule,
+  expGradRule,
   gemmGradRule,
   identityGradRule,
+  leakyReluGradRule,
+  logGradRule,
   matMulGradRule,
   mulGradRule,
+  negGradRule,
+  powGradRule,
+  reciprocalGradRule,
   reluGradRule,
+  sigmoidGradRule,
+  softmaxGradRule,
+  sqrtGradRule,
+  tanhGradRule,
+  whereGradRule,
 ];
