@@ -16,6 +16,15 @@ describe('gradient rules: arithmetic', () => {
     });
   }
 
+  for (const op of ['Max', 'Min']) {
+    it(`${op} of three inputs with broadcasting`, async () => {
+      await gradCheck({ nodes: [makeNode(op, ['a', 'b', 'c'], ['y'])], inputs: [{ name: 'a', dims: [2, 3] }, { name: 'b', dims: [3] }, { name: 'c', dims: [2, 1] }] });
+    });
+    it(`${op} at opset 8 (no float Equal)`, async () => {
+      await gradCheck({ opset: 8, nodes: [makeNode(op, ['a', 'b'], ['y'])], inputs: [{ name: 'a', dims: [4] }, { name: 'b', dims: [1] }] });
+    });
+  }
+
   it('Relu', async () => {
     await gradCheck({ nodes: [makeNode('Relu', ['x'], ['y'])], inputs: [{ name: 'x', dims: [3, 5] }] });
   });

@@ -91,12 +91,9 @@ export class GradContext {
 
   shape(name: string): string { return this.op('Shape', [name], {}, 'shape'); }
 
-  /** ReduceSum/ReduceMean/ReduceMax…: axes an attribute before opset 13 (ReduceSum) or 18 (others), an input after. */
+  /** A Reduce* op in the form the opset needs (axes attribute or input). */
   reduce(opType: string, x: string, axes: number[], keepdims: boolean): string {
-    const inputForm = opType === 'ReduceSum' ? this.opset >= 13 : this.opset >= 18;
-    const attributes = { keepdims: keepdims ? 1 : 0 };
-    if (inputForm) return this.op(opType, [x, this.ints(axes, 'axes')], attributes, opType);
-    return this.op(opType, [x], { axes, ...attributes }, opType);
+    return this.b.reduce(opType, x, axes, keepdims, this.role(opType));
   }
 
   unsqueeze(x: string, axes: number[]): string {

@@ -1,14 +1,16 @@
 /** The `wn-onnx` command line (the edge: arguments, files, printing, exit codes). */
 import * as fs from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { collect, epOption, log, number, outputOptions, positiveInteger, regex, save } from './options';
+import { trainCommand } from './train';
 import { WnError } from '../errors';
 import { convert } from '../../transforms/weight-norm';
 import { fold } from '../../transforms/fold';
 import { inspectModel, type LayerInfo, type Stats } from '../wn/inspect';
 import { WEIGHT_NORM_OPS } from '../wn/layers';
-import { loadModelFile, saveModelFile, type LoadedModel } from '../node/model-file';
+import { loadModelFile } from '../node/model-file';
 import { nodeRuntime } from '../node/runtime';
-import { createSession, EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/session';
+import { createSession, type ExecutionProvider } from '../runtime/session';
 import { inputSpecs, randomFeeds } from '../runtime/feeds';
 import { compareSessions } from '../runtime/verify';
 import { assignInputs, batchRows, inputTensor } from '../data/batch';
@@ -17,72 +19,11 @@ import { dataDependentInit, type DataInitReport } from '../runtime/data-init';
 import type { Model } from '../ir/model';
 import type * as ort from 'onnxruntime-common';
 
-const log = (line: string) => process.stderr.write(`${line}\n`);
-
-function number(name: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
-    return n;
-  };
-}
-
-function positiveInteger(name: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
-    return n;
-  };
-}
-
-function regex(value: string): RegExp {
-  try {
-    return new RegExp(value);
-  } catch (e) {
-    throw new InvalidArgumentError(`not a valid regular expression: ${(e as Error).message}`);
-  }
-}
-
 function opList(value: string): string[] {
   const ops = value.split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = ops.filter((op) => !(WEIGHT_NORM_OPS as readonly string[]).includes(op));
   if (unknown.length) throw new InvalidArgumentError(`unsupported op ${unknown.join(', ')}; choose from ${WEIGHT_NORM_OPS.join(',')}`);
   return ops;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-const epOption = () => new Option('--ep <provider>', 'execution provider').choices(EXECUTION_PROVIDERS as string[]).default('cpu');
-
-interface WriteFlags { output: string; inPlace?: boolean; externalThreshold?: number; fsync?: boolean }
-
-function outputOptions(cmd: Command): Command {
-  return cmd
-    .option('-o, --output <file>', 'output model ("-" for standard output)')
-    .option('--in-place', 'write over the input model (and its external data)')
-    .option('--external-threshold <bytes>', 'store tensors of at least this many bytes in external data (default: keep the input\'s layout)', number('--external-threshold'))
-    .option('--fsync', 'flush the output to disk before renaming it into place (survives a power loss; slower)');
-}
-
-function outputTarget(input: string, flags: WriteFlags): string {
-  if (flags.inPlace) {
-    if (input === '-') throw new WnError('--in-place needs a model file, not standard input');
-    if (flags.output && flags.output !== input) throw new WnError('give either -o/--output or --in-place, not both');
-    return input;
-  }
-  if (!flags.output) throw new WnError('no output: pass -o OUT (or "-o -" for standard output, or --in-place)');
-  return flags.output;
-}
-
-function save(loaded: LoadedModel, input: string, flags: WriteFlags): void {
-  saveModelFile(loaded.model, outputTarget(input, flags), {
-    inPlace: flags.inPlace,
-    inputFiles: loaded.files,
-    externalThreshold: flags.externalThreshold,
-    fsync: flags.fsync,
-  });
 }
 
 const fmt = (x: number) => (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(3) : x.toFixed(4));
@@ -206,6 +147,8 @@ export function buildProgram(): Command {
       for (const f of report.folded) log(`folded ${f.g}, ${f.v} -> ${f.weight} [${f.shape}]`);
       log(`${report.folded.length} weights folded`);
     });
+
+  trainCommand(program);
 
   program.command('inspect')
     .description('list layer weights, which are weight-normalized, and g / ‖v‖ statistics')

@@ -84,21 +84,40 @@ function inputShape({ spec, array, source }: InputArray, rows: number): number[]
   throw new WnError(`${source}: input "${spec.name}" expects shape [${expected}], the data has shape [${array.shape}]`);
 }
 
-/** The first `rows` rows as the input's tensor; NaN/Inf and lossy float-to-integer casts refused. */
-export function inputTensor(runtime: Runtime, input: InputArray, rows: number): ort.Tensor {
+/**
+ * Rows of the array as the input's tensor: the first `rows`, or the rows listed (a shuffled
+ * training batch). NaN/Inf and lossy float-to-integer casts are refused.
+ */
+export function inputTensor(runtime: Runtime, input: InputArray, rows: number | ArrayLike<number>): ort.Tensor {
   const { spec, array, source } = input;
-  const shape = inputShape(input, rows);
-  const count = elementCount(shape);
+  const indices = typeof rows === 'number' ? undefined : rows;
+  const count = typeof rows === 'number' ? rows : rows.length;
+  const shape = inputShape(input, count);
+  const rowSize = elementCount(shape) / Math.max(count, 1);
   const target = ortType(spec.type);
   const floatTarget = target.startsWith('float');
+  const values = indices ? gatherRows(array.data, indices, rowSize) : array.data;
   if (isFloatDtype(array.dtype)) {
     if (!floatTarget) throw new WnError(`${source}: input "${spec.name}" is ${dataTypeName(spec.type)}, the data is ${array.dtype}; pass integer data`);
-    const rowSize = count / rows;
-    for (let i = 0; i < count; i++) {
-      if (!Number.isFinite(array.data[i] as number)) throw new WnError(`${source}: row ${Math.floor(i / rowSize)} of the data for input "${spec.name}" holds ${array.data[i]}; clean the data first`);
+    for (let i = 0; i < count * rowSize; i++) {
+      if (!Number.isFinite(values[i] as number)) {
+        const row = Math.floor(i / rowSize);
+        throw new WnError(`${source}: row ${indices ? indices[row] : row} of the data for input "${spec.name}" holds ${values[i]}; clean the data first`);
+      }
     }
   } else if (spec.type === DataType.BOOL && array.dtype !== 'bool') {
     throw new WnError(`${source}: input "${spec.name}" is BOOL, the data is ${array.dtype}`);
   }
-  return toTensor(runtime, target, array.data, shape);
+  return toTensor(runtime, target, values, shape);
+}
+
+/** The listed rows of row-major data, in a typed array like the source's. */
+function gatherRows(data: NdArray['data'], indices: ArrayLike<number>, rowSize: number): NdArray['data'] {
+  const Ctor = (ArrayBuffer.isView(data) ? data.constructor : Array) as new (n: number) => { [i: number]: number | bigint | boolean; length: number };
+  const out = new Ctor(indices.length * rowSize);
+  for (let r = 0; r < indices.length; r++) {
+    const from = indices[r] * rowSize;
+    for (let k = 0; k < rowSize; k++) out[r * rowSize + k] = data[from + k];
+  }
+  return out as NdArray['data'];
 }

@@ -57,10 +57,10 @@ export class Builder {
     return name;
   }
 
-  /** A Reduce* op; `axes` is an attribute before opset 18 and an input from 18 on. */
-  reduce(opType: 'ReduceL2' | 'ReduceMean', x: string, axes: number[], keepdims: boolean, role: string): string {
+  /** A Reduce* op; `axes` is an attribute until opset 12 (ReduceSum) or 17 (the others), an input after. */
+  reduce(opType: string, x: string, axes: number[], keepdims: boolean, role: string): string {
     const attributes = { keepdims: keepdims ? 1 : 0 };
-    if (this.opset >= 18) return this.op(opType, [x, this.constantInt64(`${role}_axes`, axes)], attributes, role);
+    if (this.opset >= (opType === 'ReduceSum' ? 13 : 18)) return this.op(opType, [x, this.constantInt64(`${role}_axes`, axes)], attributes, role);
     return this.op(opType, [x], { axes, ...attributes }, role);
   }
 

@@ -1,4 +1,4 @@
-/** Identity, and Dropout in inference form (the training graph rewrites training-mode Dropout). */
+/** Identity: the gradient passes unchanged. */
 import type { GradientRule } from '../rule';
 
 export const identityGradRule: GradientRule = {

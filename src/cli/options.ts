@@ -1,0 +1,67 @@
+/** Command-line pieces shared by the commands: option parsers, output flags, logging. */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { WnError } from '../errors';
+import { saveModelFile, type LoadedModel } from '../node/model-file';
+import { EXECUTION_PROVIDERS } from '../runtime/session';
+
+export const log = (line: string) => process.stderr.write(`${line}\n`);
+
+export function number(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
+    return n;
+  };
+}
+
+export function positiveInteger(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+export function regex(value: string): RegExp {
+  try {
+    return new RegExp(value);
+  } catch (e) {
+    throw new InvalidArgumentError(`not a valid regular expression: ${(e as Error).message}`);
+  }
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export const epOption = () => new Option('--ep <provider>', 'execution provider').choices(EXECUTION_PROVIDERS as string[]).default('cpu');
+
+export interface WriteFlags { output: string; inPlace?: boolean; externalThreshold?: number; fsync?: boolean }
+
+export function outputOptions(cmd: Command): Command {
+  return cmd
+    .option('-o, --output <file>', 'output model ("-" for standard output)')
+    .option('--in-place', 'write over the input model (and its external data)')
+    .option('--external-threshold <bytes>', 'store tensors of at least this many bytes in external data (default: keep the input\'s layout)', number('--external-threshold'))
+    .option('--fsync', 'flush the output to disk before renaming it into place (survives a power loss; slower)');
+}
+
+export function outputTarget(input: string, flags: WriteFlags): string {
+  if (flags.inPlace) {
+    if (input === '-') throw new WnError('--in-place needs a model file, not standard input');
+    if (flags.output && flags.output !== input) throw new WnError('give either -o/--output or --in-place, not both');
+    return input;
+  }
+  if (!flags.output) throw new WnError('no output: pass -o OUT (or "-o -" for standard output, or --in-place)');
+  return flags.output;
+}
+
+export function save(loaded: LoadedModel, input: string, flags: WriteFlags): void {
+  saveModelFile(loaded.model, outputTarget(input, flags), {
+    inPlace: flags.inPlace,
+    inputFiles: loaded.files,
+    externalThreshold: flags.externalThreshold,
+    fsync: flags.fsync,
+  });
+}
+

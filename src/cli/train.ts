@@ -1,0 +1,170 @@
+/** `wn-onnx train`: the training loop at the edge (files, progress bar, checkpoints, plot). */
+import { Option, type Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import type * as ort from 'onnxruntime-common';
+import { WnError } from '../errors';
+import { loadModelFile, saveModelFile } from '../node/model-file';
+import { nodeRuntime } from '../node/runtime';
+import { readDataItems } from '../node/sample-data';
+import { readCheckpoint, writeCheckpoint } from '../node/checkpoint';
+import { checkPlotFile, writePlot } from '../node/plot';
+import { assignInputs, inputTensor, type InputArray } from '../data/batch';
+import { inputSpecs } from '../runtime/feeds';
+import type { ExecutionProvider } from '../runtime/session';
+import { Trainer } from '../train/trainer';
+import { checkTargets, fit, SCHEDULES, TrainingDiverged, type Dataset, type EpochSummary, type Schedule } from '../train/fit';
+import { LOSSES, type LossKind } from '../train/loss';
+import { OPTIMIZERS, type OptimizerKind } from '../train/optimizer';
+import { changedSettings, type Progress } from '../train/checkpoint';
+import type { Model } from '../ir/model';
+import { collect, epOption, log, number, positiveInteger, regex } from './options';
+
+interface TrainFlags {
+  data: string[]; labels: string; out: string; loss: LossKind; output?: string; optimizer: OptimizerKind;
+  lr?: number; momentum: number; nesterov?: boolean; weightDecay: number; beta1: number; schedule: Schedule;
+  batchSize: number; epochs: number; shuffle: boolean; seed: number; ep: ExecutionProvider; freeze?: RegExp;
+  valData?: string[]; valLabels?: string; checkpoint?: string; resume?: string; plot?: string; fsync?: boolean;
+}
+
+const DEFAULT_LR: Record<OptimizerKind, number> = { adam: 1e-3, sgd: 1e-2 };
+
+export function trainCommand(program: Command): void {
+  program.command('train')
+    .description('train the model through ONNX Runtime (forward, loss, backward and optimizer compiled into one ONNX graph)')
+    .argument('<model>', 'model to train (weight-normalized or plain)')
+    .requiredOption('--data <[input=]file>', 'training inputs (.npy, .npz, IDX, .pb); repeat as input=file for several inputs', collect)
+    .requiredOption('--labels <file>', 'targets: integer class labels for cross-entropy, values of the output\'s shape for mse')
+    .requiredOption('-o, --out <file>', 'where to write the trained model (same form as the input: a weight-normalized model stays so; `fold` it for inference)')
+    .addOption(new Option('--loss <kind>', 'loss on the output').choices(LOSSES as string[]).default('cross-entropy'))
+    .option('--output <name>', 'model output the loss is on (default: the first)')
+    .addOption(new Option('--optimizer <kind>', 'optimizer').choices(OPTIMIZERS as string[]).default('adam'))
+    .option('--lr <x>', `learning rate (default ${DEFAULT_LR.adam} for adam, ${DEFAULT_LR.sgd} for sgd)`, number('--lr'))
+    .option('--momentum <x>', 'sgd momentum', number('--momentum'), 0)
+    .option('--nesterov', 'sgd with Nesterov momentum')
+    .option('--weight-decay <x>', 'L2 penalty added to the gradients', number('--weight-decay'), 0)
+    .option('--beta1 <x>', 'adam β1', number('--beta1'), 0.9)
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule; paper: the second half of the epochs lowers lr linearly toward 0 and sets β1 to 0.5').choices(SCHEDULES as string[]).default('constant'))
+    .option('--batch-size <n>', 'samples per step', positiveInteger('--batch-size'), 100)
+    .option('--epochs <n>', 'passes over the data', positiveInteger('--epochs'), 10)
+    .option('--no-shuffle', 'take the batches in file order')
+    .option('--seed <k>', 'seed for shuffling and dropout', number('--seed'), 0)
+    .option('--freeze <regex>', 'keep the parameters whose names match fixed', regex)
+    .option('--val-data <[input=]file>', 'validation inputs (evaluated after every epoch)', collect)
+    .option('--val-labels <file>', 'validation targets')
+    .option('--checkpoint <dir>', 'write a checkpoint after every epoch into this folder')
+    .option('--resume <dir>', 'continue from the latest checkpoint in this folder (same settings; gives what the uninterrupted run gives)')
+    .option('--plot <file>', 'write the loss/accuracy curves (.svg or .png)')
+    .option('--fsync', 'flush the output to disk before renaming it into place')
+    .addOption(epOption())
+    .action(async (modelFile: string, flags: TrainFlags) => train(modelFile, flags));
+}
+
+function settingsOf(flags: TrainFlags, lr: number): Record<string, unknown> {
+  return {
+    loss: flags.loss, output: flags.output ?? null, optimizer: flags.optimizer, lr, momentum: flags.momentum, nesterov: !!flags.nesterov,
+    weightDecay: flags.weightDecay, beta1: flags.beta1, schedule: flags.schedule, batchSize: flags.batchSize, shuffle: flags.shuffle,
+    seed: flags.seed, freeze: flags.freeze?.source ?? null, ...(flags.schedule === 'paper' ? { epochs: flags.epochs } : {}),
+  };
+}
+
+function readDataset(model: Model, items: string[], labelsFile: string, what: string): Dataset {
+  const specs = inputSpecs(model);
+  const inputs = assignInputs(specs, readDataItems(items, specs.map((s) => s.name)));
+  const [labels] = readDataItems([labelsFile], []);
+  if (labels.arrays.size !== 1) throw new WnError(`${what} ${labelsFile}: holds ${labels.arrays.size} arrays; pass a file with one array of targets`);
+  const rows = inputs[0].array.shape[0];
+  for (const input of inputs) {
+    if (input.array.shape[0] !== rows) throw new WnError(`${input.source}: ${input.array.shape[0]} rows, other inputs have ${rows}`);
+  }
+  return { inputs, targets: [...labels.arrays.values()][0], source: labelsFile };
+}
+
+/** Batches of two sizes (the batch axis is the axis that changes), or one for a fixed batch. */
+function probeBatches(runtime: ReturnType<typeof nodeRuntime>, inputs: InputArray[], batchSize: number): Record<string, ort.Tensor>[] {
+  const rows = inputs[0].array.shape[0];
+  const fixed = inputs[0].spec.dims[0];
+  const sizes = fixed ? [fixed] : [Math.min(2, rows), Math.min(3, rows)].filter((n, i, all) => all.indexOf(n) === i);
+  if (fixed && fixed !== batchSize) throw new WnError(`input "${inputs[0].spec.name}" has a fixed batch size of ${fixed}, --batch-size is ${batchSize}; pass --batch-size ${fixed} or re-export the model with a dynamic batch axis`);
+  return sizes.map((n) => Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, n)])));
+}
+
+async function train(modelFile: string, flags: TrainFlags): Promise<void> {
+  if (flags.plot) checkPlotFile(flags.plot);
+  if ((flags.valData === undefined) !== (flags.valLabels === undefined)) throw new WnError('pass --val-data and --val-labels together');
+  const runtime = nodeRuntime();
+  const loaded = loadModelFile(modelFile);
+  const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
+  if (!(lr > 0)) throw new WnError(`--lr must be positive, got ${lr}`);
+  const data = readDataset(loaded.model, flags.data, flags.labels, '--labels');
+  const validation = flags.valData ? readDataset(loaded.model, flags.valData, flags.valLabels!, '--val-labels') : undefined;
+  const resumed = flags.resume ? readCheckpoint(flags.resume) : undefined;
+  const settings = settingsOf(flags, lr);
+  if (resumed) {
+    const changed = changedSettings(resumed.progress.settings, settings);
+    if (changed.length) throw new WnError(`--resume ${flags.resume}: the checkpoint was made with other settings (${changed.join(', ')}); resume with the original command line`);
+  }
+
+  const trainer = await Trainer.create(loaded.model, probeBatches(runtime, data.inputs, flags.batchSize), {
+    runtime, ep: flags.ep, loss: flags.loss, output: flags.output, freeze: flags.freeze, seed: flags.seed,
+    optimizer: { kind: flags.optimizer, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay },
+  });
+  checkTargets(trainer, data);
+  if (validation) checkTargets(trainer, validation);
+  const history: EpochSummary[] = resumed ? [...resumed.progress.history] : [];
+  if (resumed) {
+    trainer.restore(resumed.state, resumed.progress.steps);
+    log(`resuming from ${resumed.folder}: ${resumed.progress.epoch} of ${flags.epochs} epochs done`);
+  }
+  const { parameters, frozen, unused } = trainer.graph;
+  const values = trainer.graph.carried.filter((c) => parameters.includes(c.input)).reduce((n, c) => n + c.dims.reduce((a, b) => a * b, 1), 0);
+  log(`training ${parameters.length} parameter tensors (${values} values) of ${modelFile}: ${flags.loss} on "${trainer.graph.output}", ${flags.optimizer} lr ${lr}, batch ${flags.batchSize}, ${data.targets.shape[0]} samples, ep ${flags.ep}`);
+  if (frozen.length) log(`frozen by --freeze: ${frozen.join(', ')}`);
+  if (unused.length) log(`not trained (they do not affect the loss): ${unused.join(', ')}`);
+
+  const checkpointDir = flags.checkpoint ?? flags.resume;
+  let lastCheckpoint = resumed?.progress.epoch;
+  const bar = new SingleBar({
+    format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} | loss {loss} | {rate} samples/s | ETA {eta_formatted}',
+    hideCursor: true, clearOnComplete: true,
+  });
+  try {
+    await fit(trainer, data, {
+      runtime, epochs: flags.epochs, batchSize: flags.batchSize, shuffle: flags.shuffle, seed: flags.seed, lr,
+      beta1: flags.beta1, schedule: flags.schedule, validation, startEpoch: resumed?.progress.epoch,
+      onBatch: (p) => {
+        if (p.batch === 1) bar.start(p.batches, 0, { epoch: p.epoch, epochs: flags.epochs, loss: '', rate: '' });
+        bar.update(p.batch, { loss: p.loss.toFixed(4), rate: Math.round(p.samples / p.seconds) });
+      },
+      onEpoch: async (summary) => {
+        bar.stop();
+        history.push(summary);
+        log(describeEpoch(summary, flags.epochs));
+        if (checkpointDir) {
+          const progress: Progress = { epoch: summary.epoch, steps: trainer.steps, settings, history };
+          writeCheckpoint(checkpointDir, trainer.trainedModel(), trainer.saved(), progress);
+          lastCheckpoint = summary.epoch;
+        }
+        if (flags.plot) await writePlot(flags.plot, history);
+      },
+    });
+  } catch (e) {
+    bar.stop();
+    if (e instanceof TrainingDiverged) {
+      const kept = checkpointDir && lastCheckpoint ? `; the last good checkpoint (epoch ${lastCheckpoint}) is in ${checkpointDir}` : '; no checkpoint was written (pass --checkpoint DIR to keep one per epoch)';
+      throw new WnError(`training stopped: ${e.message}${kept}; ${flags.out} was not written`);
+    }
+    throw e;
+  } finally {
+    await trainer.release();
+  }
+  saveModelFile(trainer.trainedModel(), flags.out, { inputFiles: loaded.files, fsync: flags.fsync });
+  log(`wrote ${flags.out}${flags.plot ? ` and ${flags.plot}` : ''}`);
+}
+
+function describeEpoch(s: EpochSummary, epochs: number): string {
+  const pct = (x?: number) => (x === undefined ? '' : ` ${(100 * x).toFixed(2)}%`);
+  const parts = [`epoch ${s.epoch}/${epochs}`, `train loss ${s.trainLoss.toFixed(4)}${s.trainAccuracy !== undefined ? ` acc${pct(s.trainAccuracy)}` : ''}`];
+  if (s.valLoss !== undefined) parts.push(`val loss ${s.valLoss.toFixed(4)}${s.valAccuracy !== undefined ? ` acc${pct(s.valAccuracy)}` : ''}`);
+  parts.push(`${Math.round(s.samplesPerSecond)} samples/s`, `${s.seconds.toFixed(1)} s`, `lr ${s.lr.toPrecision(3)}`);
+  return parts.join(' | ');
+}

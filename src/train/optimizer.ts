@@ -1,0 +1,77 @@
+/**
+ * Optimizers as nodes of the step graph, PyTorch's algorithms (torch.optim 1.13) step for step:
+ *  - sgd: d = g + wd·p; with momentum buf = μ·buf + d (buf starts at 0, so the first step gives
+ *    buf = d, as PyTorch's clone), d = d + μ·buf (nesterov) or buf; p −= lr·d.
+ *  - adam: g += wd·p; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
+ *    p −= (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε).
+ * Values that change from step to step (lr, β1 and the bias corrections, which the schedule
+ * moves) are scalar inputs of the graph, computed by the trainer in float64 as PyTorch does;
+ * the rest are constants.
+ */
+import type { Builder } from '../ir/builder';
+import type { DataType } from '../onnx/enums';
+
+export type OptimizerKind = 'sgd' | 'adam';
+export const OPTIMIZERS: readonly OptimizerKind[] = ['sgd', 'adam'];
+
+export interface OptimizerOptions {
+  kind: OptimizerKind;
+  /** sgd momentum μ (default 0: plain p −= lr·grad). */
+  momentum?: number;
+  nesterov?: boolean;
+  /** L2 penalty added to the gradient (PyTorch's weight_decay), default 0. */
+  weightDecay?: number;
+  /** adam β2 (default 0.999). */
+  beta2?: number;
+  /** adam ε (default 1e-8). */
+  eps?: number;
+}
+
+/** Per-step scalars, by role: their graph input names. */
+export interface StepScalars {
+  /** sgd: lr; adam: lr / (1 − β1ᵗ). */
+  stepSize: string;
+  /** adam only. */
+  beta1?: string;
+  oneMinusBeta1?: string;
+  /** adam only: √(1 − β2ᵗ). */
+  biasCorrection2Sqrt?: string;
+}
+
+/** Optimizer state a parameter carries from step to step (zeros at the start). */
+export interface StateTensor { input: string; output: string }
+
+export const STATE_NAMES: Record<OptimizerKind, (o: OptimizerOptions) => string[]> = {
+  sgd: (o) => (o.momentum ? ['momentum_buffer'] : []),
+  adam: () => ['exp_avg', 'exp_avg_sq'],
+};
+
+/**
+ * Emits one parameter's update; `state` holds the input/output names for STATE_NAMES of the
+ * optimizer, in order; returns the updated parameter's value (written to `updated`).
+ */
+export function emitUpdate(
+  b: Builder, options: OptimizerOptions, scalars: StepScalars, type: DataType,
+  param: string, grad: string, state: readonly StateTensor[], updated: string,
+): void {
+  const c = (role: string, value: number) => b.constantScalar(role, type, value);
+  const mul = (x: string, y: string, role: string, output?: string) => b.op('Mul', [x, y], {}, role, output);
+  const add = (x: string, y: string, role: string, output?: string) => b.op('Add', [x, y], {}, role, output);
+  const d = options.weightDecay ? add(grad, mul(param, c('weight_decay', options.weightDecay), 'decay'), 'decayed_grad') : grad;
+  if (options.kind === 'sgd') {
+    let direction = d;
+    if (options.momentum) {
+      const momentum = c('momentum', options.momentum);
+      const buffer = add(mul(state[0].input, momentum, 'momentum_scaled'), d, 'momentum_buffer', state[0].output);
+      direction = options.nesterov ? add(d, mul(buffer, momentum, 'nesterov_scaled'), 'nesterov') : buffer;
+    }
+    b.op('Sub', [param, mul(direction, scalars.stepSize, 'step')], {}, 'update', updated);
+    return;
+  }
+  const [m, v] = state;
+  const m2 = add(mul(m.input, scalars.beta1!, 'exp_avg_decay'), mul(d, scalars.oneMinusBeta1!, 'exp_avg_new'), 'exp_avg', m.output);
+  const beta2 = options.beta2 ?? 0.999;
+  const v2 = add(mul(v.input, c('beta2', beta2), 'exp_avg_sq_decay'), mul(mul(d, d, 'grad_sq'), c('one_minus_beta2', 1 - beta2), 'exp_avg_sq_new'), 'exp_avg_sq', v.output);
+  const denom = add(b.op('Div', [b.op('Sqrt', [v2], {}, 'sqrt'), scalars.biasCorrection2Sqrt!], {}, 'corrected'), c('eps', options.eps ?? 1e-8), 'denom');
+  b.op('Sub', [param, mul(b.op('Div', [m2, denom], {}, 'ratio'), scalars.stepSize, 'step')], {}, 'update', updated);
+}

@@ -1,0 +1,134 @@
+/**
+ * Training-mode semantics for the ops that behave differently while training (PyTorch's
+ * model.train()), rewritten into ops the backward pass differentiates:
+ *  - Dropout → x·mask, with the mask a graph input the trainer fills each step (Bernoulli(keep)
+ *    / keep from the trainer's seeded generator, so a resumed run draws the same masks);
+ *  - BatchNormalization → normalization by the batch statistics (population variance), and
+ *    the running statistics updated as ONNX defines (r·momentum + batch·(1 − momentum), the
+ *    variance unbiased as PyTorch keeps it) and handed out as new state.
+ * The element types and dims of every value made here are recorded for the gradient rules.
+ */
+import type { NodeProto } from '../onnx/proto';
+import { DataType } from '../onnx/enums';
+import { floatAttribute, intAttribute } from '../ir/attributes';
+import { Builder } from '../ir/builder';
+import type { Graph } from '../ir/graph';
+import { readFloats, tensorDims } from '../tensor/values';
+import { WnError } from '../errors';
+import type { ValueType } from '../autodiff/value-types';
+
+export interface DropoutMask {
+  /** Graph input the trainer feeds. */
+  input: string;
+  /** Probability of keeping an element. */
+  keep: number;
+  /** The mask's dims: those of the value it multiplies, null where they vary with the batch. */
+  dims: (number | null)[];
+}
+
+/** A running statistic (BatchNormalization mean or variance) the step graph updates. */
+export interface RunningStatistic { input: string; output: string }
+
+export interface TrainMode {
+  dropoutMasks: DropoutMask[];
+  runningStatistics: RunningStatistic[];
+}
+
+/**
+ * Rewrites `graph` (a copy the caller owns) in place; `types` gains the new values.
+ * `batchNorm: 'running'` keeps BatchNormalization on its running statistics (frozen).
+ */
+export function applyTrainMode(graph: Graph, opset: number, types: Map<string, ValueType>, batchNorm: 'batch' | 'running'): TrainMode {
+  const result: TrainMode = { dropoutMasks: [], runningStatistics: [] };
+  for (const node of [...graph.nodes]) {
+    if (node.op_type === 'Dropout' && !node.domain) replace(graph, node, lowerDropout(graph, opset, node, types, result));
+    if (node.op_type === 'BatchNormalization' && !node.domain && batchNorm === 'batch') replace(graph, node, lowerBatchNorm(graph, opset, node, types, result));
+  }
+  return result;
+}
+
+function replace(graph: Graph, node: NodeProto, b: Builder): void {
+  const at = graph.nodes.indexOf(node);
+  graph.removeNodes([node], [node.output![0]]);
+  for (const t of b.initializers) graph.addInitializer(t);
+  graph.insertNodes(b.nodes, at);
+}
+
+function label(node: NodeProto): string { return node.name || node.output![0]; }
+
+function refuseExtraOutputs(graph: Graph, node: NodeProto): void {
+  for (const out of (node.output ?? []).slice(1)) {
+    if (out && (graph.consumers(out).length || graph.isGraphOutput(out))) {
+      throw new WnError(`${node.op_type} node "${label(node)}": its output "${out}" is used; wn-onnx trains only models that use the first output`);
+    }
+  }
+}
+
+function constantValue(graph: Graph, node: NodeProto, index: number, what: string): number | undefined {
+  const name = node.input?.[index];
+  if (!name) return undefined;
+  const t = graph.initializer(name);
+  if (!t) throw new WnError(`${node.op_type} node "${label(node)}": its ${what} "${name}" is not a constant; training needs it fixed`);
+  return readFloats(t)[0];
+}
+
+function lowerDropout(graph: Graph, opset: number, node: NodeProto, types: Map<string, ValueType>, result: TrainMode): Builder {
+  refuseExtraOutputs(graph, node);
+  const ratio = opset >= 12 ? constantValue(graph, node, 1, 'ratio') ?? 0.5 : floatAttribute(node, 'ratio', 0.5);
+  const x = node.input![0];
+  const b = new Builder(graph, opset, label(node), 'wn-onnx training mode: dropout');
+  const mask = graph.uniqueName(`${label(node)}/mask`);
+  graph.appendGraphInputs([{ name: mask, type: { tensor_type: { elem_type: types.get(x)?.type ?? DataType.FLOAT } } }]);
+  types.set(mask, types.get(x)!);
+  b.op('Mul', [x, mask], {}, 'apply_mask', node.output![0]);
+  result.dropoutMasks.push({ input: mask, keep: 1 - ratio, dims: types.get(x)!.dims });
+  return b;
+}
+
+function lowerBatchNorm(graph: Graph, opset: number, node: NodeProto, types: Map<string, ValueType>, result: TrainMode): Builder {
+  refuseExtraOutputs(graph, node);
+  if (opset < 9 && intAttribute(node, 'spatial', 1) !== 1) throw new WnError(`BatchNormalization node "${label(node)}": spatial=0 is not supported for training`);
+  const [x, scale, bias, runningMean, runningVar] = node.input!;
+  for (const stat of [runningMean, runningVar]) {
+    if (!graph.initializer(stat)) throw new WnError(`BatchNormalization node "${label(node)}": running statistic "${stat}" is not an initializer`);
+  }
+  const xType = types.get(x);
+  if (!xType) throw new WnError(`internal: no shape known for "${x}"`);
+  const rank = xType.dims.length;
+  const channels = xType.dims[1]!;
+  const type = xType.type;
+  const eps = floatAttribute(node, 'epsilon', 1e-5);
+  const momentum = floatAttribute(node, 'momentum', 0.9);
+  const b = new Builder(graph, opset, label(node), 'wn-onnx training mode: batch normalization');
+  const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+  const statDims = xType.dims.map((d, i) => (i === 1 ? d : 1));
+  const typed = (name: string, dims: (number | null)[]) => { types.set(name, { type, dims }); return name; };
+  const perChannel = (name: string) => typed(name, statDims);
+  const full = (name: string) => typed(name, xType.dims);
+  const statShape = statDims as number[];
+
+  const mean = perChannel(b.reduce('ReduceMean', x, axes, true, 'batch_mean'));
+  const centered = full(b.op('Sub', [x, mean], {}, 'centered'));
+  const variance = perChannel(b.reduce('ReduceMean', full(b.op('Mul', [centered, centered], {}, 'squared')), axes, true, 'batch_var'));
+  const std = perChannel(b.op('Sqrt', [perChannel(b.op('Add', [variance, b.constantScalar('eps', type, eps)], {}, 'var_eps'))], {}, 'std'));
+  const normalized = full(b.op('Div', [centered, std], {}, 'normalized'));
+  const scaleShaped = perChannel(b.reshape(scale, statShape, 'scale_shaped'));
+  const biasShaped = perChannel(b.reshape(bias, statShape, 'bias_shaped'));
+  b.op('Add', [full(b.op('Mul', [normalized, scaleShaped], {}, 'scaled')), biasShaped], {}, 'shifted', node.output![0]);
+
+  // running statistics: not on the gradient path
+  const count = b.op('Div', [b.cast(b.op('Size', [x], {}, 'count'), type, 'count_float'), b.constantScalar('channels', type, channels)], {}, 'per_channel_count');
+  const unbiasing = b.op('Div', [count, b.op('Sub', [count, b.constantScalar('one', type, 1)], {}, 'count_minus_one')], {}, 'unbiasing');
+  const blend = (running: string, batch: string, role: string) => {
+    const output = graph.uniqueName(`${running}/updated`);
+    b.op('Add', [
+      b.op('Mul', [running, b.constantScalar(`${role}_momentum`, type, momentum)], {}, `${role}_kept`),
+      b.op('Mul', [b.reshape(batch, [channels], `${role}_flat`), b.constantScalar(`${role}_rate`, type, 1 - momentum)], {}, `${role}_new`),
+    ], {}, role, output);
+    result.runningStatistics.push({ input: running, output });
+  };
+  blend(runningMean, mean, 'running_mean');
+  blend(runningVar, b.op('Mul', [variance, unbiasing], {}, 'unbiased_var'), 'running_var');
+  for (const t of b.initializers) types.set(t.name!, { type: t.data_type!, dims: tensorDims(t) });
+  return b;
+}

@@ -1,0 +1,189 @@
+/**
+ * Runs the compiled training step through ONNX Runtime: one session run per step, the updated
+ * parameters, optimizer state and running statistics of one run fed unchanged (no copy) into
+ * the next. Works with any onnxruntime package (node or web) and execution provider.
+ */
+import type * as ort from 'onnxruntime-common';
+import { DataType, dataTypeName } from '../onnx/enums';
+import { Model } from '../ir/model';
+import { encodeModel } from '../onnx/codec';
+import { readFloats, withFloatValues } from '../tensor/values';
+import { WnError } from '../errors';
+import { seededRandom } from '../runtime/feeds';
+import { createSession, runSession, type ExecutionProvider, type Runtime } from '../runtime/session';
+import { probeValueTypes } from '../runtime/value-probe';
+import type { NdArray } from '../data/array';
+import type { LossKind } from './loss';
+import { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from '../../transforms/training-step';
+
+export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
+  runtime: Runtime;
+  ep?: ExecutionProvider;
+  /** Seeds the dropout masks (one stream per step, so a resumed run draws the same masks). */
+  seed?: number;
+}
+
+/** What changes from step to step (the learning-rate schedule moves both). */
+export interface StepSettings {
+  lr: number;
+  /** adam's β1 (default 0.9). */
+  beta1?: number;
+}
+
+export interface StepResult {
+  loss: number;
+  /** The model output the loss is on. */
+  output: ort.Tensor;
+}
+
+/** A carried tensor's current values, for checkpoints. */
+export interface SavedTensor { name: string; type: DataType; dims: number[]; data: Float32Array | Float64Array }
+
+const ORT_FLOAT: Partial<Record<DataType, 'float32' | 'float64'>> = { [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64' };
+
+export class Trainer {
+  /** Steps taken (Adam's t is steps + 1 on the next step). */
+  steps = 0;
+  private evaluation?: ort.InferenceSession;
+
+  private constructor(
+    readonly graph: TrainingGraph,
+    private readonly source: Model,
+    private readonly session: ort.InferenceSession,
+    private readonly options: TrainerOptions,
+    private carried: Map<string, ort.Tensor>,
+  ) {}
+
+  /**
+   * Compiles and loads the step graph. `probeBatches`: one or two feeds of the model's inputs
+   * (two different batch sizes tell which axes vary with the batch).
+   */
+  static async create(model: Model, probeBatches: readonly Record<string, ort.Tensor>[], options: TrainerOptions): Promise<Trainer> {
+    const { runtime, ep = 'cpu' } = options;
+    const types = await probeValueTypes(runtime, model, probeBatches);
+    const graph = compileTrainingGraph(model, { ...options, types });
+    const session = await createSession(runtime, encodeModel(graph.model.proto), ep);
+    const carried = new Map<string, ort.Tensor>();
+    for (const c of graph.carried) {
+      const ortType = ORT_FLOAT[c.type];
+      if (!ortType) throw new WnError(`parameter "${c.input}" is ${dataTypeName(c.type)}; wn-onnx trains float32 and float64 models (convert a float16 model to float32 first)`);
+      const values = c.initializer ? readFloats(model.graph.initializer(c.initializer)!) : undefined;
+      const count = c.dims.reduce((a, b) => a * b, 1);
+      const data = ortType === 'float32' ? new Float32Array(count) : new Float64Array(count);
+      if (values) data.set(values);
+      carried.set(c.input, new runtime.Tensor(ortType, data, c.dims));
+    }
+    return new Trainer(graph, model, session, options, carried);
+  }
+
+  private scalar(value: number): ort.Tensor {
+    const type = ORT_FLOAT[this.graph.carried[0].type]!;
+    return new this.options.runtime.Tensor(type, type === 'float32' ? Float32Array.of(value) : Float64Array.of(value), []);
+  }
+
+  private scalarFeeds({ lr, beta1 = 0.9 }: StepSettings): Record<string, ort.Tensor> {
+    const s = this.graph.scalars;
+    if (!s.beta1) return { [s.stepSize]: this.scalar(lr) };
+    const t = this.steps + 1;
+    const beta2 = this.options.optimizer?.beta2 ?? 0.999;
+    return {
+      [s.stepSize]: this.scalar(lr / (1 - beta1 ** t)),
+      [s.beta1]: this.scalar(beta1),
+      [s.oneMinusBeta1!]: this.scalar(1 - beta1),
+      [s.biasCorrection2Sqrt!]: this.scalar(Math.sqrt(1 - beta2 ** t)),
+    };
+  }
+
+  /** Dropout masks for this step: Bernoulli(keep)/keep, from a stream seeded by (seed, step). */
+  private maskFeeds(rows: number): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    if (!this.graph.dropoutMasks.length) return feeds;
+    const random = seededRandom(((this.options.seed ?? 0) * 0x9e3779b1 + this.steps) >>> 0);
+    for (const mask of this.graph.dropoutMasks) {
+      const dims = mask.dims.map((d) => d ?? rows);
+      const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < data.length; i++) data[i] = random() < mask.keep ? 1 / mask.keep : 0;
+      feeds[mask.input] = new this.options.runtime.Tensor('float32', data, dims);
+    }
+    return feeds;
+  }
+
+  /** One training step on a batch; the parameters move only if the loss is finite. */
+  async step(batch: Record<string, ort.Tensor>, target: ort.Tensor, settings: StepSettings): Promise<StepResult> {
+    const rows = target.dims[0];
+    const feeds: Record<string, ort.Tensor> = { ...batch, [this.graph.target]: target, ...this.scalarFeeds(settings), ...this.maskFeeds(rows) };
+    for (const [name, t] of this.carried) feeds[name] = t;
+    const outputs = await runSession(this.session, feeds);
+    const loss = Number(outputs[this.graph.loss].data[0]);
+    if (Number.isFinite(loss)) {
+      for (const c of this.graph.carried) this.carried.set(c.input, outputs[c.output]);
+      this.steps++;
+    }
+    return { loss, output: outputs[this.graph.output] };
+  }
+
+  get lossKind(): LossKind { return this.options.loss ?? 'cross-entropy'; }
+
+  /** Dims of the output the loss is on (null where they vary with the batch). */
+  get outputDims(): (number | null)[] { return this.graph.outputDims; }
+
+  /** Targets of the listed rows as the target input: one-hot [N, C] for cross-entropy. */
+  targetTensor(targets: NdArray, rows: ArrayLike<number>): ort.Tensor {
+    const type = ORT_FLOAT[this.graph.carried[0].type]!;
+    const Values = type === 'float32' ? Float32Array : Float64Array;
+    if (this.lossKind === 'cross-entropy') {
+      const classes = this.outputDims[1]!;
+      const onehot = new Values(rows.length * classes);
+      for (let r = 0; r < rows.length; r++) onehot[r * classes + Number(targets.data[rows[r]])] = 1;
+      return new this.options.runtime.Tensor(type, onehot, [rows.length, classes]);
+    }
+    const perRow = targets.shape.slice(1).reduce((a, b) => a * b, 1);
+    const values = new Values(rows.length * perRow);
+    for (let r = 0; r < rows.length; r++) {
+      for (let k = 0; k < perRow; k++) values[r * perRow + k] = Number(targets.data[rows[r] * perRow + k]);
+    }
+    return new this.options.runtime.Tensor(type, values, [rows.length, ...this.outputDims.slice(1).map((d) => d ?? 1)]);
+  }
+
+  /** Loss and output on a batch with the current parameters, as the model runs for inference. */
+  async evaluate(batch: Record<string, ort.Tensor>, target: ort.Tensor): Promise<StepResult> {
+    const e = this.graph.evaluation;
+    this.evaluation ??= await createSession(this.options.runtime, encodeModel(e.model.proto), this.options.ep ?? 'cpu');
+    const feeds: Record<string, ort.Tensor> = { ...batch, [e.target]: target };
+    for (const c of this.graph.carried) if (c.initializer) feeds[c.input] = this.carried.get(c.input)!;
+    const outputs = await runSession(this.evaluation, feeds);
+    return { loss: Number(outputs[e.loss].data[0]), output: outputs[e.output] };
+  }
+
+  /** The input model with the trained values in its initializers (same form: WN stays WN). */
+  trainedModel(): Model {
+    const updated = new Map<string, ort.Tensor>();
+    for (const c of this.graph.carried) if (c.initializer) updated.set(c.initializer, this.carried.get(c.input)!);
+    const g = this.source.graph.proto;
+    const initializer = (g.initializer ?? []).map((t) => {
+      const values = updated.get(t.name ?? '');
+      return values ? withFloatValues(t, values.data as Float32Array) : t;
+    });
+    return new Model({ ...this.source.proto, graph: { ...g, initializer } });
+  }
+
+  /** Every carried tensor (parameters, optimizer state, running statistics). */
+  saved(): SavedTensor[] {
+    return this.graph.carried.map((c) => ({ name: c.input, type: c.type, dims: c.dims, data: this.carried.get(c.input)!.data as Float32Array }));
+  }
+
+  /** Restores carried tensors saved by `saved()` (a checkpoint) and the step count. */
+  restore(tensors: readonly SavedTensor[], steps: number): void {
+    for (const c of this.graph.carried) {
+      const t = tensors.find((s) => s.name === c.input);
+      if (!t || t.dims.join() !== c.dims.join()) throw new WnError(`the checkpoint has no state "${c.input}" of shape [${c.dims}]; it was made with other training options or another model`);
+      this.carried.set(c.input, new this.options.runtime.Tensor(ORT_FLOAT[c.type]!, t.data, c.dims));
+    }
+    this.steps = steps;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+    await this.evaluation?.release();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * compileTrainingGraph: ONE ONNX graph that does a whole training step — the forward pass in
+ * training mode, the loss, the backward pass (reverse-mode autodiff into standard ONNX ops),
+ * and the optimizer update — so that a plain InferenceSession trains, on any execution
+ * provider. Parameters, optimizer state and running statistics are graph inputs and come back
+ * updated as outputs; the trainer feeds each step's outputs into the next.
+ *
+ * Also compiled: the evaluation graph (the model as it is, parameters as inputs, loss as an
+ * extra output) for validation with the same parameter tensors.
+ */
+import type { GraphProto, ValueInfoProto } from '../src/onnx/proto';
+import { FLOAT_TYPES, dataTypeName, type DataType } from '../src/onnx/enums';
+import { Graph, tensorValueInfo } from '../src/ir/graph';
+import { Model } from '../src/ir/model';
+import { Builder } from '../src/ir/builder';
+import { tensorDims } from '../src/tensor/values';
+import { WnError } from '../src/errors';
+import { buildBackward } from '../src/autodiff/backward';
+import type { ValueType, ValueTypes } from '../src/autodiff/value-types';
+import { chooseParameters } from '../src/train/parameters';
+import { emitLoss, type LossKind } from '../src/train/loss';
+import { emitUpdate, STATE_NAMES, type OptimizerOptions, type StepScalars, type StateTensor } from '../src/train/optimizer';
+import { applyTrainMode, type DropoutMask } from '../src/train/train-mode';
+
+export interface TrainingGraphOptions {
+  /** Element types and shapes of the model's values (src/runtime/value-probe.ts). */
+  types: ValueTypes;
+  loss?: LossKind;
+  /** The output the loss is on (default: the model's first output). */
+  output?: string;
+  optimizer?: OptimizerOptions;
+  /** Parameters whose names match stay fixed. */
+  freeze?: RegExp;
+  /** 'batch' (default, PyTorch's train mode) or 'running': BatchNormalization keeps its running statistics. */
+  batchNorm?: 'batch' | 'running';
+}
+
+/** A tensor carried from step to step: fed as `input`, returned as `output`. */
+export interface CarriedTensor {
+  input: string;
+  output: string;
+  type: DataType;
+  dims: number[];
+  /** The initializer it starts from; absent: zeros (optimizer state). */
+  initializer?: string;
+}
+
+export interface CompiledGraph {
+  model: Model;
+  /** Model inputs fed with each batch. */
+  data: string[];
+  /** Input for the targets: one-hot [N, C] (cross-entropy) or the output's shape (mse). */
+  target: string;
+  loss: string;
+  /** The model output the loss is on (also a graph output, for accuracy). */
+  output: string;
+  /** Its dims, null where they vary with the batch. */
+  outputDims: (number | null)[];
+}
+
+export interface TrainingGraph extends CompiledGraph {
+  /** Trainable parameters, then optimizer state, then running statistics. */
+  carried: CarriedTensor[];
+  parameters: string[];
+  dropoutMasks: DropoutMask[];
+  scalars: StepScalars;
+  /** The evaluation graph: reads the parameters and running statistics by their input names. */
+  evaluation: CompiledGraph;
+  frozen: string[];
+  /** Float initializers that would train but do not affect the loss. */
+  unused: string[];
+}
+
+export function compileTrainingGraph(model: Model, options: TrainingGraphOptions): TrainingGraph {
+  const opset = model.defaultOpset();
+  const loss = options.loss ?? 'cross-entropy';
+  const optimizer = options.optimizer ?? { kind: 'adam' };
+  const output = options.output ?? model.graph.outputs[0]?.name ?? '';
+  if (!model.graph.producer(output) && model.graph.graphInputIndex(output) < 0) {
+    throw new WnError(`--output ${output}: the model has no such value; its outputs are ${model.graph.outputs.map((o) => o.name).join(', ')}`);
+  }
+  const outputType = options.types.get(output);
+  if (!outputType || !FLOAT_TYPES.has(outputType.type)) throw new WnError(`output "${output}" is not a floating-point tensor; the loss needs one`);
+  const { trainable, frozen } = chooseParameters(model, options.freeze);
+  if (!trainable.length) throw new WnError(`nothing to train: the model has no floating-point parameters${frozen.length ? ' that --freeze leaves free' : ''}`);
+
+  const graph = new Graph(copyGraph(model.graph.proto));
+  const step = new Model({ ...model.proto, graph: graph.proto });
+  const types = new Map<string, ValueType>(options.types);
+  const trainMode = applyTrainMode(graph, opset, types, options.batchNorm ?? 'batch');
+
+  const target = addTarget(graph, loss, output, outputType);
+  const lossBuilder = new Builder(graph, opset, 'loss', 'wn-onnx training step: loss');
+  const emitted = emitLoss(lossBuilder, loss, output, outputType.dims, outputType.type, target);
+  appendBuilt(graph, lossBuilder);
+
+  const backward = buildBackward(step, { seeds: new Map([[output, emitted.grad]]), wrt: trainable, types });
+  const parameters = trainable.filter((p) => backward.grads.has(p));
+  for (const t of backward.initializers) graph.addInitializer(t);
+  graph.insertNodes(backward.nodes, graph.nodes.length);
+
+  const paramType = singleType(graph, parameters);
+  const scalars = addScalars(graph, optimizer, paramType);
+  const carried: CarriedTensor[] = [];
+  const stateCarried: CarriedTensor[] = [];
+  for (const name of parameters) {
+    const param = carry(graph, name, true);
+    carried.push(param);
+    const state: StateTensor[] = STATE_NAMES[optimizer.kind](optimizer).map((role) => {
+      const input = graph.uniqueName(`${name}.${role}`);
+      const stateTensor = { input, output: graph.uniqueName(`${input}.updated`), type: param.type, dims: param.dims };
+      graph.appendGraphInputs([tensorValueInfo(input, param.type, param.dims)]);
+      stateCarried.push(stateTensor);
+      return stateTensor;
+    });
+    const b = new Builder(graph, opset, `${name}/${optimizer.kind}`, `wn-onnx training step: ${optimizer.kind}`);
+    emitUpdate(b, optimizer, scalars, param.type, name, backward.grads.get(name)!, state, param.output);
+    appendBuilt(graph, b);
+  }
+  carried.push(...stateCarried);
+  for (const stat of trainMode.runningStatistics) {
+    const t = carry(graph, stat.input, false);
+    carried.push({ ...t, output: stat.output });
+  }
+  graph.proto.output = [
+    info(emitted.loss, outputType.type, []), info(output, outputType.type, outputType.dims),
+    ...carried.map((c) => info(c.output, c.type, c.dims)),
+  ];
+  graph.pruneValueInfo();
+  return {
+    model: step, data: dataInputs(model), target, loss: emitted.loss, output, outputDims: outputType.dims, carried, parameters,
+    dropoutMasks: trainMode.dropoutMasks, scalars,
+    evaluation: compileEvaluation(model, loss, output, outputType, carried.filter((c) => c.initializer).map((c) => c.initializer!)),
+    frozen, unused: trainable.filter((p) => !backward.grads.has(p)),
+  };
+}
+
+/** The model with `inputs` (initializers) turned into graph inputs, and the loss as an output. */
+function compileEvaluation(model: Model, loss: LossKind, output: string, outputType: ValueType, inputs: string[]): CompiledGraph {
+  const graph = new Graph(copyGraph(model.graph.proto));
+  for (const name of inputs) carry(graph, name, false);
+  const target = addTarget(graph, loss, output, outputType);
+  const b = new Builder(graph, model.defaultOpset(), 'loss', 'wn-onnx evaluation: loss');
+  const emitted = emitLoss(b, loss, output, outputType.dims, outputType.type, target);
+  appendBuilt(graph, b);
+  graph.proto.output = [info(emitted.loss, outputType.type, []), info(output, outputType.type, outputType.dims)];
+  return { model: new Model({ ...model.proto, graph: graph.proto }), data: dataInputs(model), target, loss: emitted.loss, output, outputDims: outputType.dims };
+}
+
+function copyGraph(proto: GraphProto): GraphProto {
+  return { ...proto, node: [...(proto.node ?? [])], initializer: [...(proto.initializer ?? [])], input: [...(proto.input ?? [])], output: [...(proto.output ?? [])], value_info: [...(proto.value_info ?? [])] };
+}
+
+function appendBuilt(graph: Graph, b: Builder): void {
+  for (const t of b.initializers) graph.addInitializer(t);
+  graph.insertNodes(b.nodes, graph.nodes.length);
+}
+
+function info(name: string, type: DataType, dims: readonly (number | null)[]): ValueInfoProto {
+  const value = tensorValueInfo(name, type, []);
+  value.type!.tensor_type!.shape!.dim = dims.map((d) => (d === null ? { dim_param: 'batch' } : { dim_value: d }));
+  return value;
+}
+
+function dataInputs(model: Model): string[] {
+  return model.graph.inputs.map((i) => i.name ?? '').filter((name) => !model.graph.initializer(name));
+}
+
+/** Turns an initializer into a graph input (it stays listed once for IR < 4 models). */
+function carry(graph: Graph, name: string, withOutput: boolean): CarriedTensor {
+  const t = graph.initializer(name)!;
+  const type = t.data_type as DataType;
+  const dims = tensorDims(t);
+  graph.replaceInitializer(name, []);
+  if (graph.graphInputIndex(name) < 0) graph.appendGraphInputs([tensorValueInfo(name, type, dims)]);
+  return { input: name, output: withOutput ? graph.uniqueName(`${name}.updated`) : '', type, dims, initializer: name };
+}
+
+function addTarget(graph: Graph, loss: LossKind, output: string, outputType: ValueType): string {
+  const target = graph.uniqueName(loss === 'cross-entropy' ? 'target_onehot' : 'target');
+  graph.appendGraphInputs([info(target, outputType.type, outputType.dims)]);
+  return target;
+}
+
+function singleType(graph: Graph, parameters: string[]): DataType {
+  const kinds = new Set(parameters.map((p) => graph.initializer(p)!.data_type as DataType));
+  if (kinds.size > 1) throw new WnError(`the trainable parameters mix ${[...kinds].map(dataTypeName).join(' and ')}; wn-onnx trains models with one parameter type (freeze the others with --freeze)`);
+  return [...kinds][0];
+}
+
+function addScalars(graph: Graph, optimizer: OptimizerOptions, type: DataType): StepScalars {
+  const scalar = (role: string) => {
+    const name = graph.uniqueName(`optimizer.${role}`);
+    graph.appendGraphInputs([tensorValueInfo(name, type, [])]);
+    return name;
+  };
+  if (optimizer.kind === 'sgd') return { stepSize: scalar('lr') };
+  return { stepSize: scalar('step_size'), beta1: scalar('beta1'), oneMinusBeta1: scalar('one_minus_beta1'), biasCorrection2Sqrt: scalar('bias_correction2_sqrt') };
+}
