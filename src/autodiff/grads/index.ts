@@ -4,6 +4,8 @@ import { absGradRule } from './Abs_grad';
 import { addGradRule } from './Add_grad';
 import { castGradRule } from './Cast_grad';
 import { clipGradRule } from './Clip_grad';
+import { convGradRule } from './Conv_grad';
+import { convTransposeGradRule } from './ConvTranspose_grad';
 import { divGradRule } from './Div_grad';
 import { dropoutGradRule } from './Dropout_grad';
 import { erfGradRule } from './Erf_grad';
@@ -29,6 +31,8 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   addGradRule,
   castGradRule,
   clipGradRule,
+  convGradRule,
+  convTransposeGradRule,
   divGradRule,
   dropoutGradRule,
   erfGradRule,

@@ -1,0 +1,169 @@
+/**
+ * Sliding windows, shared by the gradients of Conv, ConvTranspose and the pools: their
+ * attributes with auto_pad resolved as ONNX Runtime resolves it, and the three convolutions
+ * their gradients are made of. Window o on a spatial axis covers the signal positions
+ * o·stride + t·dilation − padBegin (t < kernel). Conv and the pools slide windows over their
+ * input; ConvTranspose is the transpose of a Conv whose windows slide over its output. Only
+ * the begin pads matter: the end follows from the signal size and the window count, both
+ * read from the (static) spatial dims.
+ */
+import type { NodeProto } from '../../onnx/proto';
+import { attribute, intsAttribute } from '../../ir/attributes';
+import type { GradContext } from '../rule';
+
+export interface WindowGeometry {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  padsBegin: number[];
+  /** Spatial size of what the windows slide over. */
+  signal: number[];
+  /** Number of windows along each spatial axis. */
+  windows: number[];
+}
+
+/** Spatial dims (all but the first two) of a value; they size pads and crops, so they must be fixed. */
+export function spatialDims(ctx: GradContext, name: string): number[] {
+  const dims = ctx.dims(name);
+  const spatial = dims.slice(2);
+  if (spatial.some((d) => d === null)) ctx.fail(`needs fixed spatial dims for "${name}", it is [${dims.map((d) => d ?? '?')}]`);
+  return spatial as number[];
+}
+
+export function autoPad(node: NodeProto): string {
+  const value = attribute(node, 'auto_pad')?.s;
+  return value?.length ? new TextDecoder().decode(value) : 'NOTSET';
+}
+
+/** Spatial extent of a dilated kernel. */
+export function kernelExtent(g: WindowGeometry, axis: number): number {
+  return g.dilations[axis] * (g.kernel[axis] - 1) + 1;
+}
+
+/** Windows of Conv and the pools: they slide over input 0 and produce output 0. */
+export function forwardGeometry(ctx: GradContext, kernel: number[]): WindowGeometry {
+  const signal = spatialDims(ctx, ctx.input(0));
+  const { strides, dilations } = stepAttributes(ctx.node, kernel);
+  const extents = kernel.map((k, i) => dilations[i] * (k - 1) + 1);
+  const mode = autoPad(ctx.node);
+  const padsBegin = signal.map((size, i) => {
+    if (mode === 'VALID') return 0;
+    if (mode === 'NOTSET') return explicitPadsBegin(ctx.node, kernel.length)[i];
+    // SAME_*: ceil(size/stride) windows; SAME_UPPER puts the odd pad at the end
+    const total = Math.max(0, (Math.ceil(size / strides[i]) - 1) * strides[i] + extents[i] - size);
+    return mode === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
+  });
+  return { kernel, strides, dilations, padsBegin, signal, windows: spatialDims(ctx, ctx.output(0)) };
+}
+
+/**
+ * Windows of ConvTranspose: input position o is scattered into window o of the output. With
+ * output_shape or SAME_*, ONNX Runtime trims the full output (plus output_padding) to the
+ * output's size, SAME_UPPER keeping the odd element at the end.
+ */
+export function transposedGeometry(ctx: GradContext, kernel: number[]): WindowGeometry {
+  const signal = spatialDims(ctx, ctx.output(0));
+  const windows = spatialDims(ctx, ctx.input(0));
+  const { strides, dilations } = stepAttributes(ctx.node, kernel);
+  const mode = autoPad(ctx.node);
+  const outputPadding = intsAttribute(ctx.node, 'output_padding') ?? [];
+  const trimmed = !!intsAttribute(ctx.node, 'output_shape')?.length || mode.startsWith('SAME');
+  const padsBegin = signal.map((size, i) => {
+    if (trimmed) {
+      const full = (windows[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 + (outputPadding[i] ?? 0);
+      const total = Math.max(0, full - size);
+      return mode === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
+    }
+    return mode === 'VALID' ? 0 : explicitPadsBegin(ctx.node, kernel.length)[i];
+  });
+  return { kernel, strides, dilations, padsBegin, signal, windows };
+}
+
+function stepAttributes(node: NodeProto, kernel: number[]): { strides: number[]; dilations: number[] } {
+  const orOnes = (values?: number[]) => (values?.length ? values : kernel.map(() => 1));
+  return { strides: orOnes(intsAttribute(node, 'strides')), dilations: orOnes(intsAttribute(node, 'dilations')) };
+}
+
+/** The first half of `pads` ([x1_begin, x2_begin, …, x1_end, …]); zeros when absent. */
+function explicitPadsBegin(node: NodeProto, spatialRank: number): number[] {
+  const pads = intsAttribute(node, 'pads');
+  return pads?.length ? pads.slice(0, spatialRank) : Array(spatialRank).fill(0);
+}
+
+/**
+ * Conv of `signal` (spatial size g.signal) with `weights`: one value per window, g.windows of
+ * them. End pads extend the signal to the last window's end where it falls short.
+ */
+export function slideWindows(ctx: GradContext, signal: string, weights: string, g: WindowGeometry, group: number): string {
+  const padsEnd = g.signal.map((size, i) => Math.max(0, (g.windows[i] - 1) * g.strides[i] + kernelExtent(g, i) - g.padsBegin[i] - size));
+  const slid = ctx.op('Conv', [signal, weights], { ...windowAttributes(g, group), pads: [...g.padsBegin, ...padsEnd] });
+  // a signal that runs on a stride or more past the last window gives windows beyond it
+  const count = g.signal.map((size, i) => Math.floor((size + g.padsBegin[i] + padsEnd[i] - kernelExtent(g, i)) / g.strides[i]) + 1);
+  return cropSpatial(ctx, slid, count, g.windows);
+}
+
+/**
+ * ConvTranspose of `windowValues` (one per window) with `weights`: each window's value spread
+ * back over the positions it covers, sized exactly like the signal. End pads crop what lies
+ * past the signal; output_padding adds the tail no window reaches.
+ */
+export function spreadWindows(ctx: GradContext, windowValues: string, weights: string, g: WindowGeometry, group: number): string {
+  const overhang = g.signal.map((size, i) => (g.windows[i] - 1) * g.strides[i] + kernelExtent(g, i) - g.padsBegin[i] - size);
+  return ctx.op('ConvTranspose', [windowValues, weights], {
+    ...windowAttributes(g, group),
+    pads: [...g.padsBegin, ...overhang.map((o) => Math.max(0, o))],
+    output_padding: overhang.map((o) => Math.max(0, -o)),
+  });
+}
+
+/**
+ * ∂W of a convolution whose windows slide over `signal` [N, A, …] with one value per window in
+ * `windowGrads` [N, B, …] (the gradient of a Conv's output, or a ConvTranspose's input):
+ * ∂W[b, a, k] = Σ_n Σ_o signal[n, group(b)·A/group + a, o·stride + k·dilation − pad]·windowGrads[n, b, o],
+ * shaped [B, A/group, kernel…]. It is itself a Conv: the batch becomes the channels that are
+ * summed, the windows the kernel, stride and dilation trade places, and each group's signal
+ * channels become a batch of their own.
+ */
+export function kernelGradient(ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, channelsPerGroup: number): string {
+  const rank = g.kernel.length + 2;
+  const swapFirstTwo = [1, 0, ...[...Array(rank).keys()].slice(2)];
+  let regrouped: string;
+  if (group === 1) {
+    regrouped = ctx.op('Transpose', [signal], { perm: swapFirstTwo });
+  } else {
+    // [N, A, …] → [N, group, A/group, …] → [A/group, group, N, …] → [A/group, group·N, …]: batch n of group j is channel j·N + n
+    const split = ctx.op('Reshape', [signal, ctx.ints([0, group, channelsPerGroup, ...g.signal], 'grouped_shape')]);
+    const moved = ctx.op('Transpose', [split], { perm: [2, 1, 0, ...[...Array(rank + 1).keys()].slice(3)] });
+    regrouped = ctx.op('Reshape', [moved, ctx.ints([channelsPerGroup, -1, ...g.signal], 'regrouped_shape')]);
+  }
+  const filters = ctx.op('Transpose', [windowGrads], { perm: swapFirstTwo });
+  const swapped: WindowGeometry = {
+    kernel: g.windows,
+    strides: g.dilations,
+    dilations: g.strides,
+    padsBegin: g.padsBegin,
+    signal: g.signal,
+    windows: g.kernel,
+  };
+  return ctx.op('Transpose', [slideWindows(ctx, regrouped, filters, swapped, group)], { perm: swapFirstTwo });
+}
+
+/** Per-channel sums (bias gradients): `x` summed over every axis but 1. */
+export function channelSum(ctx: GradContext, x: string): string {
+  const axes = [...Array(ctx.rank(ctx.output(0))).keys()].filter((axis) => axis !== 1);
+  return ctx.reduce('ReduceSum', x, axes, false);
+}
+
+function windowAttributes(g: WindowGeometry, group: number): Record<string, number | number[]> {
+  return { kernel_shape: g.kernel, strides: g.strides, dilations: g.dilations, group };
+}
+
+/** The leading `sizes` of each spatial axis, where `dims` (the spatial dims of `x`) exceed them. */
+function cropSpatial(ctx: GradContext, x: string, dims: number[], sizes: number[]): string {
+  const axes = sizes.flatMap((size, i) => (dims[i] > size ? [i + 2] : []));
+  if (!axes.length) return x;
+  const starts = axes.map(() => 0);
+  const ends = axes.map((axis) => sizes[axis - 2]);
+  if (ctx.opset >= 10) return ctx.op('Slice', [x, ctx.ints(starts, 'starts'), ctx.ints(ends, 'ends'), ctx.ints(axes, 'axes')]);
+  return ctx.op('Slice', [x], { starts, ends, axes });
+}
