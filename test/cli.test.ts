@@ -1,6 +1,5 @@
 /** The wn-onnx command line, run as a user runs it: exit codes, one-line errors, no partial output. */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,24 +9,7 @@ import { DataType } from '../src/onnx/enums';
 import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
 import { saveModelFile } from '../src/node/model-file';
 import { randomTensor } from './support';
-
-const root = path.resolve(__dirname, '..', '..');
-const bin = path.join(root, 'bin', 'wn-onnx.js');
-const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
-
-function cli(args: string[], input?: Buffer, env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [bin, ...args], { input, env: { ...process.env, ...env }, maxBuffer: 1 << 28 });
-  return { code: result.status, stdout: result.stdout, out: result.stdout.toString(), err: result.stderr.toString() };
-}
-
-/** A failed command: non-zero exit, one line on stderr, no stack trace. */
-function assertOneLineError(result: ReturnType<typeof cli>, pattern: RegExp): void {
-  assert.notEqual(result.code, 0);
-  const lines = result.err.trim().split('\n');
-  assert.equal(lines.length, 1, `one line, got:\n${result.err}`);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(result.err, /\n\s+at /);
-}
+import { assertOneLineError, cli, root, webgpuEnv } from './helpers/cli';
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
@@ -205,8 +187,7 @@ describe('wn-onnx CLI', () => {
 
     it('init under --ep webgpu (SwiftShader on machines without a GPU) gives the CPU result', function () {
       this.timeout(300000);
-      const env = fs.existsSync(swiftshader) && !process.env.VK_DRIVER_FILES
-        ? { VK_DRIVER_FILES: swiftshader, VK_ICD_FILENAMES: swiftshader, XDG_RUNTIME_DIR: os.tmpdir() } : {};
+      const env = webgpuEnv();
       const [gpu, cpu] = [path.join(dir, 'init_webgpu.onnx'), path.join(dir, 'init_cpu.onnx')];
       const result = cli(['init', wn, '--data', images, '--batch-size', '16', '--ep', 'webgpu', '-o', gpu], undefined, env);
       assert.equal(result.code, 0, result.err);
@@ -221,8 +202,7 @@ describe('wn-onnx CLI', () => {
     const cnn = path.join(root, 'models', 'cnn.onnx');
     const wn = path.join(dir, 'cnn_webgpu.onnx');
     assert.equal(cli(['convert', cnn, '-o', wn]).code, 0);
-    const env = fs.existsSync(swiftshader) && !process.env.VK_DRIVER_FILES
-      ? { VK_DRIVER_FILES: swiftshader, VK_ICD_FILENAMES: swiftshader, XDG_RUNTIME_DIR: os.tmpdir() } : {};
+    const env = webgpuEnv();
     const verify = cli(['verify', cnn, wn, '--ep', 'webgpu', '--dim', 'batch=2', '--atol', '1e-4'], undefined, env);
     assert.equal(verify.code, 0, verify.out + verify.err);
     assert.match(verify.out, /match .*ep webgpu/);
