@@ -21,6 +21,8 @@ export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
   ep?: ExecutionProvider;
   /** Seeds the dropout masks (one stream per step, so a resumed run draws the same masks). */
   seed?: number;
+  /** ONNX Runtime session options (threads, profiling …) for the step and evaluation sessions. */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
 }
 
 /** What changes from step to step (the learning-rate schedule moves both). */
@@ -62,7 +64,7 @@ export class Trainer {
     const { runtime, ep = 'cpu' } = options;
     const types = await probeValueTypes(runtime, model, probeBatches);
     const graph = compileTrainingGraph(model, { ...options, types });
-    const session = await createSession(runtime, encodeModel(graph.model.proto), ep);
+    const session = await createSession(runtime, encodeModel(graph.model.proto), ep, options.sessionOptions);
     const carried = new Map<string, ort.Tensor>();
     for (const c of graph.carried) {
       const ortType = ORT_FLOAT[c.type];
@@ -148,7 +150,7 @@ export class Trainer {
   /** Loss and output on a batch with the current parameters, as the model runs for inference. */
   async evaluate(batch: Record<string, ort.Tensor>, target: ort.Tensor): Promise<StepResult> {
     const e = this.graph.evaluation;
-    this.evaluation ??= await createSession(this.options.runtime, encodeModel(e.model.proto), this.options.ep ?? 'cpu');
+    this.evaluation ??= await createSession(this.options.runtime, encodeModel(e.model.proto), this.options.ep ?? 'cpu', this.options.sessionOptions);
     const feeds: Record<string, ort.Tensor> = { ...batch, [e.target]: target };
     for (const c of this.graph.carried) if (c.initializer) feeds[c.input] = this.carried.get(c.input)!;
     const outputs = await runSession(this.evaluation, feeds);
