@@ -4,12 +4,15 @@ import { absGradRule } from './Abs_grad';
 import { addGradRule } from './Add_grad';
 import { castGradRule } from './Cast_grad';
 import { clipGradRule } from './Clip_grad';
+import { concatGradRule } from './Concat_grad';
 import { convGradRule } from './Conv_grad';
 import { convTransposeGradRule } from './ConvTranspose_grad';
 import { divGradRule } from './Div_grad';
 import { dropoutGradRule } from './Dropout_grad';
 import { erfGradRule } from './Erf_grad';
 import { expGradRule } from './Exp_grad';
+import { expandGradRule } from './Expand_grad';
+import { gatherGradRule } from './Gather_grad';
 import { gemmGradRule } from './Gemm_grad';
 import { identityGradRule } from './Identity_grad';
 import { leakyReluGradRule } from './LeakyRelu_grad';
@@ -19,11 +22,16 @@ import { mulGradRule } from './Mul_grad';
 import { negGradRule } from './Neg_grad';
 import { powGradRule } from './Pow_grad';
 import { reciprocalGradRule } from './Reciprocal_grad';
+import { reduceGradRule } from './Reduce_grad';
 import { reluGradRule } from './Relu_grad';
+import { reshapeGradRule } from './Reshape_grad';
 import { sigmoidGradRule } from './Sigmoid_grad';
+import { sliceGradRule } from './Slice_grad';
 import { softmaxGradRule } from './Softmax_grad';
+import { splitGradRule } from './Split_grad';
 import { sqrtGradRule } from './Sqrt_grad';
 import { tanhGradRule } from './Tanh_grad';
+import { transposeGradRule } from './Transpose_grad';
 import { whereGradRule } from './Where_grad';
 
 export const GRADIENT_RULES: readonly GradientRule[] = [
@@ -31,12 +39,15 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   addGradRule,
   castGradRule,
   clipGradRule,
+  concatGradRule,
   convGradRule,
   convTransposeGradRule,
   divGradRule,
   dropoutGradRule,
   erfGradRule,
   expGradRule,
+  expandGradRule,
+  gatherGradRule,
   gemmGradRule,
   identityGradRule,
   leakyReluGradRule,
@@ -46,10 +57,15 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   negGradRule,
   powGradRule,
   reciprocalGradRule,
+  reduceGradRule,
   reluGradRule,
+  reshapeGradRule,
   sigmoidGradRule,
+  sliceGradRule,
   softmaxGradRule,
+  splitGradRule,
   sqrtGradRule,
   tanhGradRule,
+  transposeGradRule,
   whereGradRule,
 ];
