@@ -1,7 +1,9 @@
 /** Gradient rules of convolution, pooling and normalization ops against finite differences (float32: ONNX Runtime's CPU kernels). */
+import * as assert from 'node:assert/strict';
 import { DataType } from '../src/onnx/enums';
 import { makeNode } from '../src/ir/make';
 import type { AttributeValue } from '../src/ir/attributes';
+import { seededRandom } from '../src/runtime/feeds';
 import { gradCheck } from './helpers/gradcheck';
 
 type Attributes = Record<string, AttributeValue | { float: number }>;
@@ -59,5 +61,83 @@ describe('gradient rules: convolution', () => {
   ];
   for (const c of convTransposes) {
     it(`ConvTranspose ${c.name}`, async () => { await checkConv('ConvTranspose', c, c.w[1] * Number(c.attributes?.group ?? 1)); });
+  }
+});
+
+interface PoolCase {
+  name: string;
+  x: number[];
+  attributes: Attributes;
+  opset?: number;
+}
+
+/** `count` values 0.05 apart in random order: no two within a finite-difference step of each other, so no argmax flips. */
+function distinctValues(count: number, seed = 5): number[] {
+  const random = seededRandom(seed);
+  const values = Array.from({ length: count }, (_, i) => (i - count / 2) * 0.05);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [values[i], values[j]] = [values[j], values[i]];
+  }
+  return values;
+}
+
+async function checkPool(op: string, c: PoolCase, values?: number[]): Promise<void> {
+  await gradCheck({
+    type: DataType.FLOAT,
+    opset: c.opset,
+    nodes: [makeNode(op, ['x'], ['y'], c.attributes)],
+    inputs: [{ name: 'x', dims: c.x, values }],
+  });
+}
+
+const count = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+
+describe('gradient rules: pooling', () => {
+  const maxPools: PoolCase[] = [
+    { name: '2-D 2x2 stride 2 at opset 12 (ScatterElements)', x: [2, 3, 6, 5], attributes: { kernel_shape: [2, 2], strides: [2, 2] }, opset: 12 },
+    { name: '2-D 2x2 stride 2 pads at opset 10 (Scatter)', x: [2, 2, 5, 5], attributes: { kernel_shape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1] }, opset: 10 },
+    { name: '1-D 3 stride 3 at opset 12', x: [2, 3, 10], attributes: { kernel_shape: [3], strides: [3] }, opset: 12 },
+    { name: '2-D 3x3 stride 1 pads (overlapping)', x: [2, 2, 5, 6], attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, opset: 16 },
+    { name: '2-D 3x3 stride 2 ceil_mode pads', x: [1, 3, 6, 7], attributes: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 0, 0, 1], ceil_mode: 1 }, opset: 17 },
+    { name: '2-D 2x2 dilation 2', x: [1, 2, 6, 6], attributes: { kernel_shape: [2, 2], dilations: [2, 2] }, opset: 17 },
+    { name: '2-D SAME_UPPER stride 2', x: [1, 2, 6, 7], attributes: { kernel_shape: [3, 3], strides: [2, 2], auto_pad: 'SAME_UPPER' }, opset: 18 },
+    { name: '1-D 3 stride 2 ceil_mode', x: [2, 2, 8], attributes: { kernel_shape: [3], strides: [2], ceil_mode: 1 }, opset: 16 },
+  ];
+  for (const c of maxPools) {
+    it(`MaxPool ${c.name}`, async () => { await checkPool('MaxPool', c, distinctValues(count(c.x))); });
+  }
+  it('MaxPool with overlapping windows before opset 16 asks for opset 16', async () => {
+    await assert.rejects(checkPool('MaxPool', { name: '', x: [1, 1, 5, 5], attributes: { kernel_shape: [3, 3], strides: [2, 2] }, opset: 13 }),
+      /windows overlap.*upgrade the model's opset to 16/);
+  });
+  it('MaxPool before opset 9 asks for a newer opset', async () => {
+    await assert.rejects(checkPool('MaxPool', { name: '', x: [1, 1, 4, 4], attributes: { kernel_shape: [2, 2], strides: [2, 2] }, opset: 8 }),
+      /opset 9/);
+  });
+
+  const averagePools: PoolCase[] = [
+    { name: '2-D 2x2 stride 2 (windows inside x)', x: [2, 3, 6, 5], attributes: { kernel_shape: [2, 2], strides: [2, 2] } },
+    { name: '2-D 3x3 stride 2 pads count_include_pad 0', x: [2, 2, 7, 6], attributes: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 0 } },
+    { name: '2-D 3x3 stride 2 pads count_include_pad 1', x: [2, 2, 7, 6], attributes: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 } },
+    { name: '2-D 3x2 ceil_mode asymmetric pads count_include_pad 0', x: [1, 2, 6, 7], attributes: { kernel_shape: [3, 2], strides: [2, 2], pads: [0, 1, 1, 0], ceil_mode: 1 } },
+    { name: '2-D 3x2 ceil_mode asymmetric pads count_include_pad 1', x: [1, 2, 6, 7], attributes: { kernel_shape: [3, 2], strides: [2, 2], pads: [0, 1, 1, 0], ceil_mode: 1, count_include_pad: 1 } },
+    { name: '1-D ceil_mode with a window past the input', x: [2, 2, 6], attributes: { kernel_shape: [2], strides: [3], ceil_mode: 1 } },
+    { name: '2-D SAME_UPPER stride 2', x: [1, 2, 6, 7], attributes: { kernel_shape: [3, 3], strides: [2, 2], auto_pad: 'SAME_UPPER' } },
+    { name: '2-D SAME_LOWER stride 2 count_include_pad 1', x: [1, 2, 6, 7], attributes: { kernel_shape: [3, 3], strides: [2, 2], auto_pad: 'SAME_LOWER', count_include_pad: 1 } },
+    { name: '2-D dilation 2 pads at opset 19', x: [1, 2, 7, 6], attributes: { kernel_shape: [2, 2], dilations: [2, 2], pads: [1, 0, 1, 1] }, opset: 19 },
+    { name: '3-D stride 2 pads', x: [1, 2, 5, 4, 5], attributes: { kernel_shape: [2, 2, 3], strides: [2, 2, 2], pads: [1, 0, 1, 0, 1, 1] } },
+    { name: '2-D pads at opset 7', x: [1, 2, 5, 6], attributes: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, opset: 7 },
+  ];
+  for (const c of averagePools) {
+    it(`AveragePool ${c.name}`, async () => { await checkPool('AveragePool', c); });
+  }
+  it('AveragePool with SAME padding and dilations says why not', async () => {
+    await assert.rejects(checkPool('AveragePool', { name: '', x: [1, 1, 7, 6], attributes: { kernel_shape: [3, 2], dilations: [2, 2], auto_pad: 'SAME_UPPER' }, opset: 19 }),
+      /dilations/);
+  });
+
+  for (const [x, opset] of [[[2, 3, 4, 5], 17], [[2, 3, 6], 17], [[1, 2, 3, 2, 4], 17], [[2, 3, 4, 5], 7]] as [number[], number][]) {
+    it(`GlobalAveragePool [${x}] at opset ${opset}`, async () => { await checkPool('GlobalAveragePool', { name: '', x, attributes: {}, opset }); });
   }
 });

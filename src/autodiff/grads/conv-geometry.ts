@@ -7,8 +7,10 @@
  * the begin pads matter: the end follows from the signal size and the window count, both
  * read from the (static) spatial dims.
  */
+import { AttributeType } from '../../onnx/enums';
 import type { NodeProto } from '../../onnx/proto';
-import { attribute, intsAttribute } from '../../ir/attributes';
+import { attribute, intsAttribute, type AttributeValue } from '../../ir/attributes';
+import { toNumber } from '../../ir/int64';
 import type { GradContext } from '../rule';
 
 export interface WindowGeometry {
@@ -43,14 +45,13 @@ export function kernelExtent(g: WindowGeometry, axis: number): number {
 /** Windows of Conv and the pools: they slide over input 0 and produce output 0. */
 export function forwardGeometry(ctx: GradContext, kernel: number[]): WindowGeometry {
   const signal = spatialDims(ctx, ctx.input(0));
-  const { strides, dilations } = stepAttributes(ctx.node, kernel);
-  const extents = kernel.map((k, i) => dilations[i] * (k - 1) + 1);
+  const { strides, dilations } = windowSteps(ctx.node, kernel);
   const mode = autoPad(ctx.node);
   const padsBegin = signal.map((size, i) => {
     if (mode === 'VALID') return 0;
     if (mode === 'NOTSET') return explicitPadsBegin(ctx.node, kernel.length)[i];
     // SAME_*: ceil(size/stride) windows; SAME_UPPER puts the odd pad at the end
-    const total = Math.max(0, (Math.ceil(size / strides[i]) - 1) * strides[i] + extents[i] - size);
+    const total = Math.max(0, (Math.ceil(size / strides[i]) - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - size);
     return mode === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
   });
   return { kernel, strides, dilations, padsBegin, signal, windows: spatialDims(ctx, ctx.output(0)) };
@@ -64,7 +65,7 @@ export function forwardGeometry(ctx: GradContext, kernel: number[]): WindowGeome
 export function transposedGeometry(ctx: GradContext, kernel: number[]): WindowGeometry {
   const signal = spatialDims(ctx, ctx.output(0));
   const windows = spatialDims(ctx, ctx.input(0));
-  const { strides, dilations } = stepAttributes(ctx.node, kernel);
+  const { strides, dilations } = windowSteps(ctx.node, kernel);
   const mode = autoPad(ctx.node);
   const outputPadding = intsAttribute(ctx.node, 'output_padding') ?? [];
   const trimmed = !!intsAttribute(ctx.node, 'output_shape')?.length || mode.startsWith('SAME');
@@ -79,7 +80,8 @@ export function transposedGeometry(ctx: GradContext, kernel: number[]): WindowGe
   return { kernel, strides, dilations, padsBegin, signal, windows };
 }
 
-function stepAttributes(node: NodeProto, kernel: number[]): { strides: number[]; dilations: number[] } {
+/** Strides and dilations (ones where absent). */
+export function windowSteps(node: NodeProto, kernel: number[]): { strides: number[]; dilations: number[] } {
   const orOnes = (values?: number[]) => (values?.length ? values : kernel.map(() => 1));
   return { strides: orOnes(intsAttribute(node, 'strides')), dilations: orOnes(intsAttribute(node, 'dilations')) };
 }
@@ -88,6 +90,19 @@ function stepAttributes(node: NodeProto, kernel: number[]): { strides: number[];
 function explicitPadsBegin(node: NodeProto, spatialRank: number): number[] {
   const pads = intsAttribute(node, 'pads');
   return pads?.length ? pads.slice(0, spatialRank) : Array(spatialRank).fill(0);
+}
+
+/** The node's own attributes, less some, to re-emit the op (MaxPool for its indices …). */
+export function sameAttributes(node: NodeProto, except: string[] = []): Record<string, AttributeValue | { float: number }> {
+  const copied: Record<string, AttributeValue | { float: number }> = {};
+  for (const a of node.attribute ?? []) {
+    if (!a.name || except.includes(a.name)) continue;
+    if (a.type === AttributeType.INT) copied[a.name] = toNumber(a.i);
+    else if (a.type === AttributeType.INTS) copied[a.name] = (a.ints ?? []).map(toNumber);
+    else if (a.type === AttributeType.STRING) copied[a.name] = new TextDecoder().decode(a.s);
+    else if (a.type === AttributeType.FLOAT) copied[a.name] = { float: a.f ?? 0 };
+  }
+  return copied;
 }
 
 /**

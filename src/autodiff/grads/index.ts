@@ -2,6 +2,7 @@
 import type { GradientRule } from '../rule';
 import { absGradRule } from './Abs_grad';
 import { addGradRule } from './Add_grad';
+import { averagePoolGradRule } from './AveragePool_grad';
 import { castGradRule } from './Cast_grad';
 import { clipGradRule } from './Clip_grad';
 import { concatGradRule } from './Concat_grad';
@@ -14,10 +15,12 @@ import { expGradRule } from './Exp_grad';
 import { expandGradRule } from './Expand_grad';
 import { gatherGradRule } from './Gather_grad';
 import { gemmGradRule } from './Gemm_grad';
+import { globalAveragePoolGradRule } from './GlobalAveragePool_grad';
 import { identityGradRule } from './Identity_grad';
 import { leakyReluGradRule } from './LeakyRelu_grad';
 import { logGradRule } from './Log_grad';
 import { matMulGradRule } from './MatMul_grad';
+import { maxPoolGradRule } from './MaxPool_grad';
 import { mulGradRule } from './Mul_grad';
 import { negGradRule } from './Neg_grad';
 import { powGradRule } from './Pow_grad';
@@ -37,6 +40,7 @@ import { whereGradRule } from './Where_grad';
 export const GRADIENT_RULES: readonly GradientRule[] = [
   absGradRule,
   addGradRule,
+  averagePoolGradRule,
   castGradRule,
   clipGradRule,
   concatGradRule,
@@ -49,10 +53,12 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   expandGradRule,
   gatherGradRule,
   gemmGradRule,
+  globalAveragePoolGradRule,
   identityGradRule,
   leakyReluGradRule,
   logGradRule,
   matMulGradRule,
+  maxPoolGradRule,
   mulGradRule,
   negGradRule,
   powGradRule,
