@@ -24,6 +24,15 @@ export { resampleDirections } from '../transforms/resample-v';
 export { readSampleData } from './data/sample-data';
 export { assignInputs, batchRows, inputTensor, type SampleSource } from './data/batch';
 export type { NdArray } from './data/array';
+export { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions, type CarriedTensor } from '../transforms/training-step';
+export { buildBackward, type Backward, type BackwardOptions } from './autodiff/backward';
+export { differentiableOps } from './autodiff/registry';
+export type { GradientRule, GradContext } from './autodiff/rule';
+export { probeValueTypes } from './runtime/value-probe';
+export { Trainer, type TrainerOptions, type StepSettings, type StepResult } from './train/trainer';
+export { fit, evaluate, checkTargets, scheduledSettings, TrainingDiverged, type Dataset, type FitOptions, type EpochSummary } from './train/fit';
+export type { OptimizerOptions } from './train/optimizer';
+export type { LossKind } from './train/loss';
 
 import { decodeModel, encodeModelChunks, concatChunks } from './onnx/codec';
 import { inlineAll } from './onnx/external';

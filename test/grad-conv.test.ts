@@ -141,3 +141,47 @@ describe('gradient rules: pooling', () => {
     it(`GlobalAveragePool [${x}] at opset ${opset}`, async () => { await checkPool('GlobalAveragePool', { name: '', x, attributes: {}, opset }); });
   }
 });
+
+describe('gradient rules: normalization', () => {
+  const statistics = (c: number) => [{ name: 'scale', dims: [c] }, { name: 'bias', dims: [c] }];
+  /** Running mean and variance: fixed (not differentiated), the variance positive. */
+  const running = (c: number) => [{ name: 'mean', dims: [c] }, { name: 'var', dims: [c], values: Array.from({ length: c }, (_, i) => 0.5 + 0.3 * i) }];
+  const batchNorm = (x: number[], opset: number, attributes: Attributes = {}, outputs = ['y']) => gradCheck({
+    opset,
+    nodes: [makeNode('BatchNormalization', ['x', 'scale', 'bias', 'mean', 'var'], outputs, { epsilon: { float: 1e-3 }, ...attributes })],
+    inputs: [{ name: 'x', dims: x }, ...statistics(x[1]), ...running(x[1])],
+    wrt: ['x', 'scale', 'bias'],
+  });
+
+  for (const opset of [7, 9, 15]) {
+    it(`BatchNormalization (running statistics) [2,3,4,5] at opset ${opset}`, async () => { await batchNorm([2, 3, 4, 5], opset); });
+  }
+  it('BatchNormalization (running statistics) [4,3]', async () => { await batchNorm([4, 3], 15); });
+  it('BatchNormalization training_mode=1 [3,2,4,3] at opset 15', async () => {
+    await batchNorm([3, 2, 4, 3], 15, { training_mode: 1 }, ['y', 'running_mean', 'running_var']);
+  });
+  it('BatchNormalization training_mode=1 [6,3] at opset 15', async () => {
+    await batchNorm([6, 3], 15, { training_mode: 1 }, ['y', 'running_mean', 'running_var']);
+  });
+  it('BatchNormalization in training mode by its outputs at opset 9 [2,3,5]', async () => {
+    await batchNorm([2, 3, 5], 9, {}, ['y', 'running_mean', 'running_var', 'saved_mean', 'saved_var']);
+  });
+  it('BatchNormalization spatial=0 says why not', async () => {
+    await assert.rejects(batchNorm([2, 3], 7, { spatial: 0 }), /spatial=0/);
+  });
+
+  const layerNorms: { x: number[]; axis: number; scale: number[]; bias?: number[] }[] = [
+    { x: [2, 3, 4], axis: -1, scale: [4], bias: [4] },
+    { x: [2, 3, 4], axis: 1, scale: [3, 4], bias: [3, 4] },
+    { x: [3, 5], axis: -1, scale: [5] },
+    { x: [2, 3, 4], axis: 1, scale: [1, 4], bias: [4] },
+  ];
+  for (const c of layerNorms) {
+    it(`LayerNormalization [${c.x}] axis ${c.axis} scale [${c.scale}]${c.bias ? ` bias [${c.bias}]` : ''}`, async () => {
+      await gradCheck({
+        nodes: [makeNode('LayerNormalization', ['x', 'scale', ...(c.bias ? ['bias'] : [])], ['y'], { axis: c.axis, epsilon: { float: 1e-3 } })],
+        inputs: [{ name: 'x', dims: c.x }, { name: 'scale', dims: c.scale }, ...(c.bias ? [{ name: 'bias', dims: c.bias }] : [])],
+      });
+    });
+  }
+});

@@ -66,13 +66,15 @@ async function checkStepGradients(model: Model, batch: Record<string, ort.Tensor
     const before = params.get(c.input)!;
     const after = stepped[c.output].data as Float32Array;
     const probes = Array.from({ length: Math.min(6, before.length) }, () => Math.floor(random() * before.length));
-    const h = 1e-2;
+    // float32 (ONNX Runtime's Conv has no float64 kernel); a step small enough that few ReLU/MaxPool
+    // kinks fall inside it, a tolerance that still fails any wrong rule (wrong terms are O(gradient))
+    const h = 3e-3;
     const numeric: number[] = [];
     for (const at of probes) numeric.push(((await loss(c.input, at, h)) - (await loss(c.input, at, -h))) / (2 * h));
     const scale = Math.max(1e-3, ...numeric.map(Math.abs));
     probes.forEach((at, k) => {
       const analytic = before[at] - after[at];
-      assert.ok(Math.abs(analytic - numeric[k]) <= 2e-2 * scale, `∂loss/∂${c.input}[${at}]: step graph ${analytic}, finite differences ${numeric[k]}`);
+      assert.ok(Math.abs(analytic - numeric[k]) <= 5e-2 * scale, `∂loss/∂${c.input}[${at}]: step graph ${analytic}, finite differences ${numeric[k]}`);
     });
   }
   await session.release();

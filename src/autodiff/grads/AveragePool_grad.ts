@@ -6,7 +6,7 @@
  */
 import { intsAttribute } from '../../ir/attributes';
 import type { GradContext, GradientRule } from '../rule';
-import { autoPad, forwardGeometry, kernelExtent, sameAttributes, slideWindows, spreadWindows } from './conv-geometry';
+import { autoPad, forwardGeometry, overhang, sameAttributes, slideWindows, spreadWindows } from './conv-geometry';
 
 export const averagePoolGradRule: GradientRule = {
   ops: ['AveragePool'],
@@ -18,7 +18,8 @@ export const averagePoolGradRule: GradientRule = {
       ctx.fail('auto_pad SAME_* with dilations: ONNX Runtime pads it as if undilated, unlike ONNX; use explicit pads');
     }
     const onesKernel = ones(ctx, [1, 1, ...kernel], x);
-    const inside = g.signal.every((size, i) => g.padsBegin[i] === 0 && (g.windows[i] - 1) * g.strides[i] + kernelExtent(g, i) <= size);
+    const reach = overhang(g);
+    const inside = g.padsBegin.every((pad, i) => pad === 0 && reach[i] <= 0);
     let reciprocalDivisors: string;
     if (inside) {
       reciprocalDivisors = ctx.scalar(1 / kernel.reduce((a, b) => a * b, 1), x);

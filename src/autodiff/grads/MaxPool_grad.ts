@@ -4,7 +4,7 @@
  */
 import { intsAttribute } from '../../ir/attributes';
 import type { GradientRule } from '../rule';
-import { sameAttributes, windowSteps } from './conv-geometry';
+import { dilatedExtent, sameAttributes, windowSteps } from './conv-geometry';
 
 export const maxPoolGradRule: GradientRule = {
   ops: ['MaxPool'],
@@ -16,7 +16,7 @@ export const maxPoolGradRule: GradientRule = {
       // without ScatterElements' reduction (opset 16) an element that is the max of two windows would get one dy, not both
       const kernel = intsAttribute(ctx.node, 'kernel_shape') ?? [];
       const { strides, dilations } = windowSteps(ctx.node, kernel);
-      if (kernel.some((k, i) => strides[i] < dilations[i] * (k - 1) + 1)) {
+      if (kernel.some((k, i) => strides[i] < dilatedExtent(k, dilations[i]))) {
         ctx.fail(`its windows overlap, and adding their gradients needs ScatterElements with reduction (opset 16); upgrade the model's opset to 16`);
       }
     }

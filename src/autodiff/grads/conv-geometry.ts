@@ -38,8 +38,8 @@ export function autoPad(node: NodeProto): string {
 }
 
 /** Spatial extent of a dilated kernel. */
-export function kernelExtent(g: WindowGeometry, axis: number): number {
-  return g.dilations[axis] * (g.kernel[axis] - 1) + 1;
+export function dilatedExtent(kernel: number, dilation: number): number {
+  return dilation * (kernel - 1) + 1;
 }
 
 /** Windows of Conv and the pools: they slide over input 0 and produce output 0. */
@@ -47,11 +47,12 @@ export function forwardGeometry(ctx: GradContext, kernel: number[]): WindowGeome
   const signal = spatialDims(ctx, ctx.input(0));
   const { strides, dilations } = windowSteps(ctx.node, kernel);
   const mode = autoPad(ctx.node);
+  const explicit = explicitPadsBegin(ctx.node, kernel.length);
   const padsBegin = signal.map((size, i) => {
     if (mode === 'VALID') return 0;
-    if (mode === 'NOTSET') return explicitPadsBegin(ctx.node, kernel.length)[i];
+    if (mode === 'NOTSET') return explicit[i];
     // SAME_*: ceil(size/stride) windows; SAME_UPPER puts the odd pad at the end
-    const total = Math.max(0, (Math.ceil(size / strides[i]) - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - size);
+    const total = Math.max(0, (Math.ceil(size / strides[i]) - 1) * strides[i] + dilatedExtent(kernel[i], dilations[i]) - size);
     return mode === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
   });
   return { kernel, strides, dilations, padsBegin, signal, windows: spatialDims(ctx, ctx.output(0)) };
@@ -60,7 +61,7 @@ export function forwardGeometry(ctx: GradContext, kernel: number[]): WindowGeome
 /**
  * Windows of ConvTranspose: input position o is scattered into window o of the output. With
  * output_shape or SAME_*, ONNX Runtime trims the full output (plus output_padding) to the
- * output's size, SAME_UPPER keeping the odd element at the end.
+ * output's size, the odd element from the end for SAME_UPPER, from the start otherwise.
  */
 export function transposedGeometry(ctx: GradContext, kernel: number[]): WindowGeometry {
   const signal = spatialDims(ctx, ctx.output(0));
@@ -69,13 +70,14 @@ export function transposedGeometry(ctx: GradContext, kernel: number[]): WindowGe
   const mode = autoPad(ctx.node);
   const outputPadding = intsAttribute(ctx.node, 'output_padding') ?? [];
   const trimmed = !!intsAttribute(ctx.node, 'output_shape')?.length || mode.startsWith('SAME');
+  const explicit = explicitPadsBegin(ctx.node, kernel.length);
   const padsBegin = signal.map((size, i) => {
     if (trimmed) {
-      const full = (windows[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 + (outputPadding[i] ?? 0);
+      const full = (windows[i] - 1) * strides[i] + dilatedExtent(kernel[i], dilations[i]) + (outputPadding[i] ?? 0);
       const total = Math.max(0, full - size);
       return mode === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
     }
-    return mode === 'VALID' ? 0 : explicitPadsBegin(ctx.node, kernel.length)[i];
+    return mode === 'VALID' ? 0 : explicit[i];
   });
   return { kernel, strides, dilations, padsBegin, signal, windows };
 }
@@ -105,15 +107,20 @@ export function sameAttributes(node: NodeProto, except: string[] = []): Record<s
   return copied;
 }
 
+/** How far the last window reaches past the end of the signal, per axis (negative: it stops short). */
+export function overhang(g: WindowGeometry): number[] {
+  return g.signal.map((size, i) => (g.windows[i] - 1) * g.strides[i] + dilatedExtent(g.kernel[i], g.dilations[i]) - g.padsBegin[i] - size);
+}
+
 /**
  * Conv of `signal` (spatial size g.signal) with `weights`: one value per window, g.windows of
  * them. End pads extend the signal to the last window's end where it falls short.
  */
 export function slideWindows(ctx: GradContext, signal: string, weights: string, g: WindowGeometry, group: number): string {
-  const padsEnd = g.signal.map((size, i) => Math.max(0, (g.windows[i] - 1) * g.strides[i] + kernelExtent(g, i) - g.padsBegin[i] - size));
-  const slid = ctx.op('Conv', [signal, weights], { ...windowAttributes(g, group), pads: [...g.padsBegin, ...padsEnd] });
+  const reach = overhang(g);
+  const slid = ctx.op('Conv', [signal, weights], { ...windowAttributes(g, group), pads: [...g.padsBegin, ...reach.map((o) => Math.max(0, o))] });
   // a signal that runs on a stride or more past the last window gives windows beyond it
-  const count = g.signal.map((size, i) => Math.floor((size + g.padsBegin[i] + padsEnd[i] - kernelExtent(g, i)) / g.strides[i]) + 1);
+  const count = g.windows.map((windows, i) => windows + Math.floor(Math.max(0, -reach[i]) / g.strides[i]));
   return cropSpatial(ctx, slid, count, g.windows);
 }
 
@@ -123,11 +130,11 @@ export function slideWindows(ctx: GradContext, signal: string, weights: string, 
  * past the signal; output_padding adds the tail no window reaches.
  */
 export function spreadWindows(ctx: GradContext, windowValues: string, weights: string, g: WindowGeometry, group: number): string {
-  const overhang = g.signal.map((size, i) => (g.windows[i] - 1) * g.strides[i] + kernelExtent(g, i) - g.padsBegin[i] - size);
+  const reach = overhang(g);
   return ctx.op('ConvTranspose', [windowValues, weights], {
     ...windowAttributes(g, group),
-    pads: [...g.padsBegin, ...overhang.map((o) => Math.max(0, o))],
-    output_padding: overhang.map((o) => Math.max(0, -o)),
+    pads: [...g.padsBegin, ...reach.map((o) => Math.max(0, o))],
+    output_padding: reach.map((o) => Math.max(0, -o)),
   });
 }
 

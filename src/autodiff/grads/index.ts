@@ -3,6 +3,7 @@ import type { GradientRule } from '../rule';
 import { absGradRule } from './Abs_grad';
 import { addGradRule } from './Add_grad';
 import { averagePoolGradRule } from './AveragePool_grad';
+import { batchNormalizationGradRule } from './BatchNormalization_grad';
 import { castGradRule } from './Cast_grad';
 import { clipGradRule } from './Clip_grad';
 import { concatGradRule } from './Concat_grad';
@@ -17,6 +18,7 @@ import { gatherGradRule } from './Gather_grad';
 import { gemmGradRule } from './Gemm_grad';
 import { globalAveragePoolGradRule } from './GlobalAveragePool_grad';
 import { identityGradRule } from './Identity_grad';
+import { layerNormalizationGradRule } from './LayerNormalization_grad';
 import { leakyReluGradRule } from './LeakyRelu_grad';
 import { logGradRule } from './Log_grad';
 import { matMulGradRule } from './MatMul_grad';
@@ -41,6 +43,7 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   absGradRule,
   addGradRule,
   averagePoolGradRule,
+  batchNormalizationGradRule,
   castGradRule,
   clipGradRule,
   concatGradRule,
@@ -55,6 +58,7 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   gemmGradRule,
   globalAveragePoolGradRule,
   identityGradRule,
+  layerNormalizationGradRule,
   leakyReluGradRule,
   logGradRule,
   matMulGradRule,
