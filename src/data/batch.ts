@@ -96,7 +96,7 @@ export function inputTensor(runtime: Runtime, input: InputArray, rows: number | 
   const rowSize = elementCount(shape) / Math.max(count, 1);
   const target = ortType(spec.type);
   const floatTarget = target.startsWith('float');
-  const values = indices ? gatherRows(array.data, indices, rowSize) : array.data;
+  const values = indices ? gatherRows(array.data, indices, rowSize, target) : array.data;
   if (isFloatDtype(array.dtype)) {
     if (!floatTarget) throw new WnError(`${source}: input "${spec.name}" is ${dataTypeName(spec.type)}, the data is ${array.dtype}; pass integer data`);
     for (let i = 0; i < count * rowSize; i++) {
@@ -108,16 +108,24 @@ export function inputTensor(runtime: Runtime, input: InputArray, rows: number | 
   } else if (spec.type === DataType.BOOL && array.dtype !== 'bool') {
     throw new WnError(`${source}: input "${spec.name}" is BOOL, the data is ${array.dtype}`);
   }
+  // rows gathered straight into the tensor's own array need no second conversion
+  if (indices && (target === 'float32' || target === 'float64')) return new runtime.Tensor(target, values as Float32Array, shape);
   return toTensor(runtime, target, values, shape);
 }
 
-/** The listed rows of row-major data, in a typed array like the source's. */
-function gatherRows(data: NdArray['data'], indices: ArrayLike<number>, rowSize: number): NdArray['data'] {
-  const Ctor = (ArrayBuffer.isView(data) ? data.constructor : Array) as new (n: number) => { [i: number]: number | bigint | boolean; length: number };
+/**
+ * The listed rows of row-major data: into the float array the tensor will hold when the input
+ * is float32/float64 (the training batch path), else into an array like the source's.
+ */
+function gatherRows(data: NdArray['data'], indices: ArrayLike<number>, rowSize: number, target: ort.Tensor.Type): NdArray['data'] {
+  const Ctor = (target === 'float32' ? Float32Array : target === 'float64' ? Float64Array : ArrayBuffer.isView(data) ? data.constructor : Array) as new (n: number) => { [i: number]: number | bigint | boolean; length: number };
   const out = new Ctor(indices.length * rowSize);
+  const numeric = target === 'float32' || target === 'float64';
   for (let r = 0; r < indices.length; r++) {
     const from = indices[r] * rowSize;
-    for (let k = 0; k < rowSize; k++) out[r * rowSize + k] = data[from + k];
+    const to = r * rowSize;
+    if (numeric) for (let k = 0; k < rowSize; k++) out[to + k] = Number(data[from + k]);
+    else for (let k = 0; k < rowSize; k++) out[to + k] = data[from + k];
   }
   return out as NdArray['data'];
 }
