@@ -22,6 +22,7 @@ import { layerNormalizationGradRule } from './LayerNormalization_grad';
 import { leakyReluGradRule } from './LeakyRelu_grad';
 import { logGradRule } from './Log_grad';
 import { matMulGradRule } from './MatMul_grad';
+import { maxGradRule } from './Max_grad';
 import { maxPoolGradRule } from './MaxPool_grad';
 import { mulGradRule } from './Mul_grad';
 import { negGradRule } from './Neg_grad';
@@ -62,6 +63,7 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   leakyReluGradRule,
   logGradRule,
   matMulGradRule,
+  maxGradRule,
   maxPoolGradRule,
   mulGradRule,
   negGradRule,
