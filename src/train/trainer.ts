@@ -164,7 +164,8 @@ export class Trainer {
     const g = this.source.graph.proto;
     const initializer = (g.initializer ?? []).map((t) => {
       const values = updated.get(t.name ?? '');
-      return values ? withFloatValues(t, values.data as Float32Array) : t;
+      // a copy: the model is the caller's to change (fold writes W into v's bytes)
+      return values ? withFloatValues(t, (values.data as Float32Array).slice()) : t;
     });
     return new Model({ ...this.source.proto, graph: { ...g, initializer } });
   }
