@@ -12,6 +12,7 @@ import { DataType } from '../src/onnx/enums';
 import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
 import type { Model } from '../src/ir/model';
 import { convert } from '../transforms/weight-norm';
+import { fold } from '../transforms/fold';
 import { compileTrainingGraph, type TrainingGraph } from '../transforms/training-step';
 import { probeValueTypes } from '../src/runtime/value-probe';
 import { seededRandom, toTensor } from '../src/runtime/feeds';
@@ -236,6 +237,17 @@ describe('training step graph', () => {
     for (let i = 0; i < 2; i++) await two.step({ x }, target, { lr: 1e-2 });
     resumed.restore(two.saved(), two.steps);
     assert.equal((await resumed.step({ x }, target, { lr: 1e-2 })).loss, first.losses[2]);
+  });
+
+  it('the trained model is a copy: folding it leaves the trainer\'s parameters alone', async () => {
+    const wn = loadModelFile(path.join(root, 'models', 'mlp.onnx')).model;
+    convert(wn);
+    const x = uniform([4, 784], 9);
+    const trainer = await Trainer.create(wn, [{ [wn.graph.inputs[0].name!]: x }], { runtime, optimizer: { kind: 'sgd' } });
+    await trainer.step({ [wn.graph.inputs[0].name!]: x }, oneHot([1, 2, 3, 4], 10), { lr: 0.1 });
+    const before = trainer.saved().map((t) => Float32Array.from(t.data));
+    fold(trainer.trainedModel());
+    trainer.saved().forEach((t, i) => assert.deepEqual(Float32Array.from(t.data), before[i], t.name));
   });
 
   it('the paper schedule: constant for the first half, then lr linearly toward 0 and β1 = 0.5', () => {
