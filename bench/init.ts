@@ -12,7 +12,6 @@
  *   npm run bench:init            (builds first)
  *   node dist/bench/init.js [--dir /tmp/wn-bench-init] [--size 128] [--batch 64] [--repeat 3] [--keep]
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +22,7 @@ import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
 import { floatTensor } from '../src/tensor/values';
 import { seededRandom } from '../src/runtime/feeds';
 import { saveModelFile } from '../src/node/model-file';
+import { runProcess } from './process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'wn-onnx.js');
@@ -82,13 +82,7 @@ function parse(argv: string[]) {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-function timed(args: string[]): number {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${args.join(' ')} failed:\n${r.stderr}${r.stdout}`);
-  return s;
-}
+const timed = (args: string[]) => runProcess(process.execPath, args).seconds;
 
 function main(): void {
   const o = parse(process.argv.slice(2));

@@ -1,0 +1,385 @@
+/**
+ * The README's training benchmark: the bundled CNN (models/cnn.onnx) trained on Fashion-MNIST
+ * through ONNX Runtime (onnxruntime-node, CPU, 2 intra-op threads, 1 inter-op), batch 100, Adam:
+ *   - weight-normalized, plain, and with BatchNormalization after each Conv (the paper found WN
+ *     "not noticeably slower" than plain and BN 16% slower);
+ *   - a forward pass of the WN model at the same batch (a step should cost about three);
+ *   - PyTorch training the same architecture, weight-normalized (bench/torch_train.py, Debian's
+ *     python3-torch at /usr/bin/python3);
+ *   - where a WN step's time goes: an ONNX Runtime profile of the step session summed by part of
+ *     the step graph (forward, loss, backward, optimizer) and by op type in the backward pass,
+ *     next to the JS time outside session.run.
+ *
+ * Each measurement is a process of its own (`train.js measure CONFIG`): --warmup steps, then
+ * --steps timed ones, median step time; --repeat interleaved rounds, the table shows the best
+ * median. Batches go through the training set in file order, raw pixel values, built inside the
+ * timed step as `wn-onnx train` builds them (inputTensor + Trainer.targetTensor).
+ *
+ *   npm run bench:train            (builds first)
+ *   node dist/bench/train.js [--repeat 3] [--warmup 20] [--steps 200] [--data DIR] [--python /usr/bin/python3]
+ *
+ * Prints a Markdown section on standard output; progress goes to standard error.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-common';
+import { assignInputs, convert, createSession, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, runSession, saveModel, type NdArray, type Runtime } from '../src/node';
+import type { NodeProto, TensorProto } from '../src/onnx/proto';
+import { DataType } from '../src/onnx/enums';
+import { makeNode } from '../src/ir/make';
+import { floatTensor, tensorDims } from '../src/tensor/values';
+import type { InputArray } from '../src/data/batch';
+import { Trainer } from '../src/train/trainer';
+import { runProcess } from './process';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CNN = path.join(ROOT, 'models', 'cnn.onnx');
+const TORCH_SCRIPT = path.join(ROOT, 'bench', 'torch_train.py');
+const BATCH = 100;
+const LR = 1e-3;
+const THREADS = { intraOpNumThreads: 2, interOpNumThreads: 1 };
+
+interface Options { repeat: number; warmup: number; steps: number; data: string; python: string }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { repeat: 3, warmup: 20, steps: 200, data: process.env.FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist', python: '/usr/bin/python3' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case '--data': o.data = path.resolve(value()); break;
+      case '--python': o.python = value(); break;
+      case '--repeat': case '--warmup': case '--steps': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1) throw new Error(`${a} must be a positive integer`);
+        o[a.slice(2) as 'repeat'] = n;
+        break;
+      }
+      default: throw new Error(`unknown option ${a} (see the header of bench/train.ts)`);
+    }
+  }
+  return o;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+type ModelKind = 'plain' | 'wn' | 'bn';
+
+function cnn(kind: ModelKind): Model {
+  const { model } = loadModelFile(CNN);
+  if (kind === 'wn') return convert(model).model;
+  return kind === 'bn' ? withBatchNorm(model) : model;
+}
+
+/** The CNN with BatchNormalization (scale 1, bias 0, mean 0, variance 1) between each Conv and its activation. */
+function withBatchNorm(model: Model): Model {
+  const g = model.graph.proto;
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [...model.graph.initializers];
+  for (const node of model.graph.nodes) {
+    if (node.op_type !== 'Conv') {
+      nodes.push(node);
+      continue;
+    }
+    const [channels] = tensorDims(model.graph.initializer(node.input![1])!);
+    const bn = `${node.name}.bn`;
+    const filled = (role: string, value: number) => {
+      initializers.push(floatTensor(`${bn}.${role}`, DataType.FLOAT, [channels], new Float32Array(channels).fill(value)));
+      return `${bn}.${role}`;
+    };
+    const convOutput = `${node.output![0]}.conv`;
+    nodes.push(
+      { ...node, output: [convOutput] },
+      makeNode('BatchNormalization', [convOutput, filled('scale', 1), filled('bias', 0), filled('mean', 0), filled('var', 1)], [node.output![0]], {}, bn),
+    );
+  }
+  return new Model({ ...model.proto, graph: { ...g, node: nodes, initializer: initializers } });
+}
+
+interface FashionMnist { images: InputArray; labels: NdArray }
+
+function readFashionMnist(dir: string, model: Model): FashionMnist {
+  const read = (name: string) => {
+    const source = path.join(dir, name);
+    return { source, arrays: readSampleData(fs.readFileSync(source), source) };
+  };
+  const [images] = assignInputs(inputSpecs(model), [read('train-images-idx3-ubyte.gz')]);
+  return { images, labels: [...read('train-labels-idx1-ubyte.gz').arrays.values()][0] };
+}
+
+/** The rows of step `step`'s batch: consecutive batches through the training set, wrapping around. */
+function stepRows(step: number, rows: number): Uint32Array {
+  const start = (step % Math.floor(rows / BATCH)) * BATCH;
+  return Uint32Array.from({ length: BATCH }, (_, i) => start + i);
+}
+
+/**
+ * onnxruntime-node whose sessions record the time of each run call and stay reachable (the
+ * Trainer keeps its session private; profiling needs it for endProfiling).
+ */
+function instrumentedRuntime() {
+  const base = nodeRuntime();
+  const sessions: ort.InferenceSession[] = [];
+  const runMs: number[] = [];
+  const create = async (...args: unknown[]) => {
+    const session = await (base.InferenceSession.create as (...a: unknown[]) => Promise<ort.InferenceSession>)(...args);
+    const run = session.run.bind(session) as (...a: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
+    session.run = (async (...a: unknown[]) => {
+      const started = performance.now();
+      const outputs = await run(...a);
+      runMs.push(performance.now() - started);
+      return outputs;
+    }) as ort.InferenceSession['run'];
+    sessions.push(session);
+    return session;
+  };
+  const runtime: Runtime = { Tensor: base.Tensor, InferenceSession: { create } as unknown as typeof ort.InferenceSession };
+  return { runtime, sessions, runMs };
+}
+
+/** One timed training step: all of it, building the feeds, and the session.run inside Trainer.step. */
+interface StepTiming { stepMs: number; feedsMs: number; runMs: number }
+
+async function trainSteps(kind: ModelKind, o: Options, profileDir?: string) {
+  const model = cnn(kind);
+  const data = readFashionMnist(o.data, model);
+  const { runtime, sessions, runMs } = instrumentedRuntime();
+  const input = data.images.spec.name;
+  const probe = [2, 3].map((rows) => ({ [input]: inputTensor(runtime, data.images, rows) }));
+  const profiling = profileDir ? { enableProfiling: true, profileFilePrefix: path.join(profileDir, 'step') } : {};
+  const trainer = await Trainer.create(model, probe, { runtime, optimizer: { kind: 'adam' }, sessionOptions: { ...THREADS, ...profiling } });
+  const stepSession = sessions.at(-1)!; // Trainer.create loads the step graph after probing the model
+  const timings: StepTiming[] = [];
+  for (let step = 0; step < o.warmup + o.steps; step++) {
+    const rows = stepRows(step, data.labels.shape[0]);
+    const started = performance.now();
+    const feeds = { [input]: inputTensor(runtime, data.images, rows) };
+    const target = trainer.targetTensor(data.labels, rows);
+    const fed = performance.now();
+    const { loss } = await trainer.step(feeds, target, { lr: LR });
+    const ended = performance.now();
+    if (!Number.isFinite(loss)) throw new Error(`${kind} CNN: the loss became ${loss} at step ${step + 1}`);
+    if (step >= o.warmup) timings.push({ stepMs: ended - started, feedsMs: fed - started, runMs: runMs.at(-1)! });
+  }
+  return { trainer, stepSession, timings };
+}
+
+interface TrainingResult { stepMs: number; runMs: number; feedsMs: number }
+
+async function measureTraining(kind: ModelKind, o: Options): Promise<TrainingResult> {
+  const { trainer, timings } = await trainSteps(kind, o);
+  await trainer.release();
+  return { stepMs: median(timings.map((t) => t.stepMs)), runMs: median(timings.map((t) => t.runMs)), feedsMs: median(timings.map((t) => t.feedsMs)) };
+}
+
+/** Median forward pass of the WN CNN at the training batch size (session.run only). */
+async function measureForward(o: Options): Promise<{ forwardMs: number }> {
+  const model = cnn('wn');
+  const data = readFashionMnist(o.data, model);
+  const runtime = nodeRuntime();
+  const session = await createSession(runtime, saveModel(model), 'cpu', THREADS);
+  const times: number[] = [];
+  for (let run = 0; run < o.warmup + o.steps; run++) {
+    const feeds = { [data.images.spec.name]: inputTensor(runtime, data.images, stepRows(run, data.labels.shape[0])) };
+    const started = performance.now();
+    await runSession(session, feeds);
+    if (run >= o.warmup) times.push(performance.now() - started);
+  }
+  await session.release();
+  return { forwardMs: median(times) };
+}
+
+const PARTS = ['forward', 'loss', 'backward', 'optimizer'] as const;
+type GraphPart = (typeof PARTS)[number];
+
+/** Which part of the step graph a node belongs to, by the names training-step.ts gives them. */
+function graphPart(node: string, parameters: readonly string[]): GraphPart {
+  if (node.startsWith('grad/')) return 'backward';
+  if (node.startsWith('loss/')) return 'loss';
+  if (parameters.some((p) => node.startsWith(`${p}/adam/`))) return 'optimizer';
+  return 'forward';
+}
+
+interface TraceEvent { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } }
+
+/** One profiled step, in ms: kernel time by graph part and by backward op type, and the step's other times. */
+interface ProfiledStep extends StepTiming { modelRunMs: number; parts: Record<GraphPart, number>; backwardOps: Map<string, number> }
+
+/** Where the time of a WN training step goes: per-step averages over the steps between the quartiles of step time. */
+interface Breakdown { steps: number; rows: { part: string; ms: number }[]; backwardOps: { op: string; ms: number }[] }
+
+async function measureProfile(o: Options): Promise<Breakdown> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-bench-train-'));
+  try {
+    const { trainer, stepSession, timings } = await trainSteps('wn', o, dir);
+    stepSession.endProfiling();
+    const parameters = trainer.graph.parameters;
+    await trainer.release();
+    const [file] = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as TraceEvent[];
+    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(o.warmup);
+    if (runs.length !== timings.length) throw new Error(`the profile holds ${runs.length + o.warmup} step runs, ${o.warmup + timings.length} steps were taken`);
+    const steps: ProfiledStep[] = runs.map((run, i) => ({ ...timings[i], modelRunMs: run.dur / 1e3, parts: { forward: 0, loss: 0, backward: 0, optimizer: 0 }, backwardOps: new Map() }));
+    const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+    for (const kernel of kernels) {
+      const i = runs.findIndex((r) => kernel.ts >= r.ts && kernel.ts < r.ts + r.dur);
+      if (i < 0) continue; // a warm-up step
+      const part = graphPart(kernel.name.slice(0, -'_kernel_time'.length), parameters);
+      const ms = kernel.dur / 1e3;
+      steps[i].parts[part] += ms;
+      if (part === 'backward') {
+        const op = kernel.args?.op_name ?? '?';
+        steps[i].backwardOps.set(op, (steps[i].backwardOps.get(op) ?? 0) + ms);
+      }
+    }
+    return summarize(steps);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Averages over the steps whose time lies between the quartiles: robust to a noisy machine, and the parts add up. */
+function summarize(all: ProfiledStep[]): Breakdown {
+  const sorted = [...all].sort((a, b) => a.stepMs - b.stepMs);
+  const steps = sorted.slice(Math.floor(sorted.length / 4), Math.ceil((sorted.length * 3) / 4));
+  const mean = (f: (s: ProfiledStep) => number) => steps.reduce((sum, s) => sum + f(s), 0) / steps.length;
+  const kernelMs = (s: ProfiledStep) => PARTS.reduce((sum, p) => sum + s.parts[p], 0);
+  const rows = [
+    { part: 'forward (train mode, W = g·v/‖v‖)', ms: mean((s) => s.parts.forward) },
+    { part: 'loss', ms: mean((s) => s.parts.loss) },
+    { part: 'backward (`grad/…`)', ms: mean((s) => s.parts.backward) },
+    { part: 'optimizer (Adam)', ms: mean((s) => s.parts.optimizer) },
+    { part: 'ONNX Runtime between kernels (model_run − kernels)', ms: mean((s) => s.modelRunMs - kernelMs(s)) },
+    { part: 'onnxruntime-node binding (session.run − model_run)', ms: mean((s) => s.runMs - s.modelRunMs) },
+    { part: 'JS: batch tensor + one-hot target', ms: mean((s) => s.feedsMs) },
+    { part: 'JS: Trainer.step outside session.run', ms: mean((s) => s.stepMs - s.feedsMs - s.runMs) },
+  ];
+  const ops = new Set(steps.flatMap((s) => [...s.backwardOps.keys()]));
+  const backwardOps = [...ops].map((op) => ({ op, ms: mean((s) => s.backwardOps.get(op) ?? 0) })).sort((a, b) => b.ms - a.ms);
+  return { steps: steps.length, rows, backwardOps };
+}
+
+async function measure(config: string, o: Options): Promise<unknown> {
+  switch (config) {
+    case 'plain': case 'wn': case 'bn': return measureTraining(config, o);
+    case 'forward': return measureForward(o);
+    case 'profile': return measureProfile(o);
+    default: throw new Error(`unknown configuration ${config}`);
+  }
+}
+
+const CONFIGS: { kind: ModelKind; label: string }[] = [
+  { kind: 'plain', label: 'Plain CNN' },
+  { kind: 'wn', label: 'Weight-normalized CNN' },
+  { kind: 'bn', label: 'CNN with BatchNormalization after each Conv' },
+];
+
+interface TorchResult { stepMs: number; samplesPerSecond: number; torch: string }
+
+function optionArgs(o: Options): string[] {
+  return ['--warmup', String(o.warmup), '--steps', String(o.steps), '--data', o.data];
+}
+
+function measured<T>(config: string, o: Options): T {
+  return JSON.parse(runProcess(process.execPath, [__filename, 'measure', config, ...optionArgs(o)]).stdout) as T;
+}
+
+/** Why PyTorch cannot run, or undefined when it can. */
+function torchMissing(python: string): string | undefined {
+  const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (r.error) return `${python} not found`;
+  return r.status === 0 ? undefined : `${python} cannot import torch (install Debian's python3-torch, or pass --python)`;
+}
+
+function git(args: string[]): string {
+  return spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+}
+
+function main(): void {
+  const o = parseArgs(process.argv.slice(2));
+  const loadAverage = os.loadavg()[0];
+  const torchSkipped = torchMissing(o.python);
+  const training = new Map<ModelKind, TrainingResult[]>(CONFIGS.map((c) => [c.kind, []]));
+  const forwards: number[] = [];
+  const torchRuns: TorchResult[] = [];
+  for (let round = 1; round <= o.repeat; round++) {
+    for (const { kind, label } of CONFIGS) {
+      const r = measured<TrainingResult>(kind, o);
+      training.get(kind)!.push(r);
+      log(`  ${label} #${round}: step ${r.stepMs.toFixed(2)} ms (session.run ${r.runMs.toFixed(2)} ms)`);
+    }
+    const { forwardMs } = measured<{ forwardMs: number }>('forward', o);
+    forwards.push(forwardMs);
+    log(`  forward pass (WN CNN) #${round}: ${forwardMs.toFixed(2)} ms`);
+    if (!torchSkipped) {
+      const r = JSON.parse(runProcess(o.python, [TORCH_SCRIPT, o.data, '--batch', String(BATCH), '--warmup', String(o.warmup), '--steps', String(o.steps), '--threads', String(THREADS.intraOpNumThreads)]).stdout) as TorchResult;
+      torchRuns.push(r);
+      log(`  PyTorch WN CNN #${round}: step ${r.stepMs.toFixed(2)} ms`);
+    }
+  }
+  log('  profiling a WN training step …');
+  const breakdown = measured<Breakdown>('profile', o);
+
+  const best = (kind: ModelKind) => training.get(kind)!.reduce((a, b) => (b.stepMs < a.stepMs ? b : a));
+  const plain = best('plain').stepMs;
+  const wn = best('wn');
+  const forwardMs = Math.min(...forwards);
+  const samples = (ms: number) => Math.round((BATCH / ms) * 1e3);
+  const rows = CONFIGS.map(({ kind, label }) => {
+    const { stepMs } = best(kind);
+    return `| ${label} | ${stepMs.toFixed(2)} | ${samples(stepMs)} | ${kind === 'plain' ? '1.00 (reference)' : `${(stepMs / plain).toFixed(2)}× plain's step time`} |`;
+  });
+  if (torchRuns.length) {
+    const torch = torchRuns.reduce((a, b) => (b.stepMs < a.stepMs ? b : a));
+    rows.push(`| PyTorch ${torch.torch}, weight-normalized CNN (${THREADS.intraOpNumThreads} threads) | ${torch.stepMs.toFixed(2)} | ${samples(torch.stepMs)} | ours (WN) ${(torch.stepMs / wn.stepMs).toFixed(2)}× its samples/s |`);
+  }
+  rows.push(`| Forward pass only, WN CNN (InferenceSession) | ${forwardMs.toFixed(2)} | ${samples(forwardMs)} | WN step / (3 × forward) = ${(wn.stepMs / (3 * forwardMs)).toFixed(2)} (session.run only: ${(wn.runMs / (3 * forwardMs)).toFixed(2)}) |`);
+
+  const stepTotal = breakdown.rows.reduce((sum, r) => sum + r.ms, 0);
+  const backwardTotal = breakdown.backwardOps.reduce((sum, r) => sum + r.ms, 0);
+  const otherOps = breakdown.backwardOps.slice(8);
+  const otherMs = otherOps.reduce((sum, r) => sum + r.ms, 0);
+  const matrixMs = breakdown.backwardOps.filter((r) => /^(Fused)?(Conv|ConvTranspose|Gemm|MatMul)$/.test(r.op)).reduce((sum, r) => sum + r.ms, 0);
+  const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;
+  const ortVersion = (require('onnxruntime-node') as { env: { versions: { node: string } } }).env.versions.node;
+  console.log([
+    `### Training benchmark (${new Date().toISOString().slice(0, 10)}, commit ${git(['rev-parse', '--short', 'HEAD'])})`, '',
+    `The bundled CNN (models/cnn.onnx) on Fashion-MNIST, batch ${BATCH}, Adam (lr ${LR}), cross-entropy. onnxruntime-node ${ortVersion} CPU with intraOpNumThreads ${THREADS.intraOpNumThreads}, interOpNumThreads ${THREADS.interOpNumThreads}; Node ${process.version}; ${os.cpus()[0]?.model?.trim()}, nproc ${os.availableParallelism()}, load average ${loadAverage.toFixed(1)} at the start.`,
+    `Step time: median of ${o.steps} steps after ${o.warmup} warm-up steps, building the batch feeds included; each configuration a process of its own, best of ${o.repeat} round${o.repeat === 1 ? '' : 's'}. The forward pass is session.run alone, on the WN model as converted (ONNX Runtime folds W = g·v/‖v‖ into a constant there and fuses Conv+Relu).`, '',
+    '| Configuration | Step (ms) | Samples/s | Ratio |', '|---|---|---|---|',
+    ...rows,
+    ...(torchSkipped ? ['', `PyTorch comparison skipped: ${torchSkipped}.`] : []), '',
+    `Where a WN training step goes (ONNX Runtime profiling on, so slower than above; per-step averages over the ${breakdown.steps} steps between the quartiles of step time):`, '',
+    '| Part of the step | ms/step | Share |', '|---|---|---|',
+    ...breakdown.rows.map((r) => `| ${r.part} | ${r.ms.toFixed(2)} | ${pct(r.ms, stepTotal)} |`),
+    `| total | ${stepTotal.toFixed(2)} | 100% |`, '',
+    `Backward pass by op type (Conv/ConvTranspose/Gemm/MatMul kernels: ${pct(matrixMs, backwardTotal)} of it; the rest is elementwise, reduction, pooling and shape ops):`, '',
+    '| Op type | ms/step | Share of backward |', '|---|---|---|',
+    ...breakdown.backwardOps.slice(0, 8).map((r) => `| ${r.op} | ${r.ms.toFixed(2)} | ${pct(r.ms, backwardTotal)} |`),
+    `| other (${otherOps.length} op types) | ${otherMs.toFixed(2)} | ${pct(otherMs, backwardTotal)} |`,
+  ].join('\n'));
+}
+
+async function worker(config: string, argv: string[]): Promise<void> {
+  console.log(JSON.stringify(await measure(config, parseArgs(argv))));
+}
+
+if (process.argv[2] === 'measure') {
+  worker(process.argv[3], process.argv.slice(4)).catch((e) => {
+    process.stderr.write(`${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  });
+} else {
+  main();
+}
