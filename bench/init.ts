@@ -12,6 +12,8 @@
  *   npm run bench:init            (builds first)
  *   node dist/bench/init.js [--dir /tmp/wn-bench-init] [--size 128] [--batch 64] [--repeat 3] [--keep]
  */
+import { Command } from 'commander';
+import { positiveInteger } from '../src/cli/options';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -68,16 +70,14 @@ function resnet18() {
 }
 
 function parse(argv: string[]) {
-  const o = { dir: path.join(os.tmpdir(), 'wn-bench-init'), size: 128, batch: 64, repeat: 3, keep: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--keep') { o.keep = true; continue; }
-    if (a === '--dir') { o.dir = path.resolve(argv[++i]); continue; }
-    const key = a.slice(2) as 'size' | 'batch' | 'repeat';
-    if (!['--size', '--batch', '--repeat'].includes(a)) throw new Error(`unknown option ${a} (see the header of bench/init.ts)`);
-    o[key] = Number(argv[++i]);
-  }
-  return o;
+  return new Command('bench/init.js')
+    .option('--dir <dir>', 'working folder', (d: string) => path.resolve(d), path.join(os.tmpdir(), 'wn-bench-init'))
+    .option('--size <n>', 'image side', positiveInteger('--size'), 128)
+    .option('--batch <n>', 'images', positiveInteger('--batch'), 64)
+    .option('--repeat <n>', 'rounds', positiveInteger('--repeat'), 3)
+    .option('--keep', 'keep the generated files', false)
+    .parse(argv, { from: 'user' })
+    .opts<{ dir: string; size: number; batch: number; repeat: number; keep: boolean }>();
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -17,6 +17,8 @@
  *
  * Prints a Markdown section for the README on standard output; progress goes to standard error.
  */
+import { Command } from 'commander';
+import { positiveInteger } from '../src/cli/options';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -35,27 +37,15 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { dir: path.join(os.tmpdir(), 'wn-bench'), layers: 24, size: 2048, batch: 8, repeat: 3, runs: 50, warmup: 5, python: '/usr/bin/python3', keep: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    switch (a) {
-      case '--dir': o.dir = path.resolve(value()); break;
-      case '--python': o.python = value(); break;
-      case '--keep': o.keep = true; break;
-      case '--layers': case '--size': case '--batch': case '--repeat': case '--runs': case '--warmup': {
-        const n = Number(value());
-        if (!Number.isInteger(n) || n < 1) throw new Error(`${a} must be a positive integer`);
-        o[a.slice(2) as 'layers'] = n;
-        break;
-      }
-      default: throw new Error(`unknown option ${a} (see the header of bench/io.ts)`);
-    }
-  }
-  return o;
+  const count = (name: string, fallback: number): [string, string, (v: string) => number, number] => [`--${name} <n>`, name, positiveInteger(`--${name}`), fallback];
+  return new Command('bench/io.js')
+    .option('--dir <dir>', 'working folder', (d: string) => path.resolve(d), path.join(os.tmpdir(), 'wn-bench'))
+    .option(...count('layers', 24)).option(...count('size', 2048)).option(...count('batch', 8))
+    .option(...count('repeat', 3)).option(...count('runs', 50)).option(...count('warmup', 5))
+    .option('--python <exe>', 'python with onnx', '/usr/bin/python3')
+    .option('--keep', 'keep the generated files', false)
+    .parse(argv, { from: 'user' })
+    .opts<Options>();
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -20,6 +20,8 @@
  *
  * Prints a Markdown section on standard output; progress goes to standard error.
  */
+import { Command } from 'commander';
+import { positiveInteger } from '../src/cli/options';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -44,26 +46,14 @@ const THREADS = { intraOpNumThreads: 2, interOpNumThreads: 1 };
 interface Options { repeat: number; warmup: number; steps: number; data: string; python: string }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { repeat: 3, warmup: 20, steps: 200, data: process.env.FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist', python: '/usr/bin/python3' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    switch (a) {
-      case '--data': o.data = path.resolve(value()); break;
-      case '--python': o.python = value(); break;
-      case '--repeat': case '--warmup': case '--steps': {
-        const n = Number(value());
-        if (!Number.isInteger(n) || n < 1) throw new Error(`${a} must be a positive integer`);
-        o[a.slice(2) as 'repeat'] = n;
-        break;
-      }
-      default: throw new Error(`unknown option ${a} (see the header of bench/train.ts)`);
-    }
-  }
-  return o;
+  return new Command('bench/train.js')
+    .option('--repeat <n>', 'rounds; the best median counts', positiveInteger('--repeat'), 3)
+    .option('--warmup <n>', 'steps before timing', positiveInteger('--warmup'), 20)
+    .option('--steps <n>', 'timed steps', positiveInteger('--steps'), 200)
+    .option('--data <dir>', 'Fashion-MNIST folder', (d: string) => path.resolve(d), process.env.FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist')
+    .option('--python <exe>', 'python with torch', '/usr/bin/python3')
+    .parse(argv, { from: 'user' })
+    .opts<Options>();
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);

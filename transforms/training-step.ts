@@ -18,7 +18,7 @@ import { WnError } from '../src/errors';
 import { buildBackward } from '../src/autodiff/backward';
 import type { ValueType, ValueTypes } from '../src/autodiff/value-types';
 import { chooseParameters } from '../src/train/parameters';
-import { emitLoss, type LossKind } from '../src/train/loss';
+import { emitLoss, type EmittedLoss, type LossKind } from '../src/train/loss';
 import { emitUpdate, STATE_NAMES, type OptimizerOptions, type StepScalars, type StateTensor } from '../src/train/optimizer';
 import { applyTrainMode, type DropoutMask } from '../src/train/train-mode';
 
@@ -89,10 +89,7 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   const types = new Map<string, ValueType>(options.types);
   const trainMode = applyTrainMode(graph, opset, types, options.batchNorm ?? 'batch');
 
-  const target = addTarget(graph, loss, output, outputType);
-  const lossBuilder = new Builder(graph, opset, 'loss', 'wn-onnx training step: loss');
-  const emitted = emitLoss(lossBuilder, loss, output, outputType.dims, outputType.type, target);
-  appendBuilt(graph, lossBuilder);
+  const { target, emitted } = attachLoss(graph, opset, loss, output, outputType, 'wn-onnx training step: loss');
 
   const backward = buildBackward(step, { seeds: new Map([[output, emitted.grad]]), wrt: trainable, types });
   const parameters = trainable.filter((p) => backward.grads.has(p));
@@ -139,10 +136,7 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
 function compileEvaluation(model: Model, loss: LossKind, output: string, outputType: ValueType, inputs: string[]): CompiledGraph {
   const graph = new Graph(copyGraph(model.graph.proto));
   for (const name of inputs) carry(graph, name, false);
-  const target = addTarget(graph, loss, output, outputType);
-  const b = new Builder(graph, model.defaultOpset(), 'loss', 'wn-onnx evaluation: loss');
-  const emitted = emitLoss(b, loss, output, outputType.dims, outputType.type, target);
-  appendBuilt(graph, b);
+  const { target, emitted } = attachLoss(graph, model.defaultOpset(), loss, output, outputType, 'wn-onnx evaluation: loss');
   graph.proto.output = [info(emitted.loss, outputType.type, []), info(output, outputType.type, outputType.dims)];
   return { model: new Model({ ...model.proto, graph: graph.proto }), data: dataInputs(model), target, loss: emitted.loss, output, outputDims: outputType.dims };
 }
@@ -176,10 +170,14 @@ function carry(graph: Graph, name: string, withOutput: boolean): CarriedTensor {
   return { input: name, output: withOutput ? graph.uniqueName(`${name}.updated`) : '', type, dims, initializer: name };
 }
 
-function addTarget(graph: Graph, loss: LossKind, output: string, outputType: ValueType): string {
+/** The target input and the loss nodes on `output`, appended to the graph. */
+function attachLoss(graph: Graph, opset: number, loss: LossKind, output: string, outputType: ValueType, docString: string): { target: string; emitted: EmittedLoss } {
   const target = graph.uniqueName(loss === 'cross-entropy' ? 'target_onehot' : 'target');
   graph.appendGraphInputs([info(target, outputType.type, outputType.dims)]);
-  return target;
+  const b = new Builder(graph, opset, 'loss', docString);
+  const emitted = emitLoss(b, loss, output, outputType.dims, outputType.type, target);
+  appendBuilt(graph, b);
+  return { target, emitted };
 }
 
 function singleType(graph: Graph, parameters: string[]): DataType {

@@ -106,11 +106,20 @@ export class GradContext {
     return this.op('Squeeze', [x], { axes });
   }
 
+  /**
+   * The dims of a forward value at `axes` (all, in order, by default) as an int64 tensor: a
+   * constant where they are fixed, else read from its Shape at runtime.
+   */
+  shapeOf(name: string, axes?: number[]): string {
+    const dims = this.dims(name);
+    const picked = axes ? axes.map((a) => dims[a]) : dims;
+    if (picked.every((d) => d !== null)) return this.ints(picked as number[], 'shape');
+    return axes ? this.op('Gather', [this.shape(name), this.ints(axes, 'axes')]) : this.shape(name);
+  }
+
   /** `grad` reshaped to the runtime shape of `like`. */
   reshapeLike(grad: string, like: string): string {
-    const dims = this.dims(like);
-    const shape = dims.every((d) => d !== null) ? this.ints(dims as number[], 'shape') : this.shape(like);
-    return this.op('Reshape', [grad, shape]);
+    return this.op('Reshape', [grad, this.shapeOf(like)]);
   }
 
   /**

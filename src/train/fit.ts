@@ -66,7 +66,7 @@ export class TrainingDiverged extends WnError {}
 
 export async function fit(trainer: Trainer, data: Dataset, options: FitOptions): Promise<EpochSummary[]> {
   const { epochs, batchSize, shuffle = true, seed = 0, schedule = 'constant', beta1 = 0.9 } = options;
-  const classification = isClassification(trainer);
+  const classification = trainer.lossKind === 'cross-entropy';
   const rows = data.targets.shape[0];
   const batches = Math.ceil(rows / batchSize);
   const summaries: EpochSummary[] = [];
@@ -93,19 +93,16 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
       epoch: epoch + 1, trainLoss: lossSum / rows, samplesPerSecond: rows / seconds, seconds, lr: settings.lr,
       ...(classification ? { trainAccuracy: correct / rows } : {}),
     };
-    if (options.validation) Object.assign(summary, await evaluate(trainer, options.validation, batchSize, options.runtime, classification));
+    if (options.validation) Object.assign(summary, await evaluate(trainer, options.validation, batchSize, options.runtime));
     summaries.push(summary);
     await options.onEpoch?.(summary);
   }
   return summaries;
 }
 
-function isClassification(trainer: Trainer): boolean {
-  return trainer.lossKind === 'cross-entropy';
-}
-
 /** Validation loss (mean over samples) and accuracy with the current parameters. */
-export async function evaluate(trainer: Trainer, data: Dataset, batchSize: number, runtime: Runtime, classification = isClassification(trainer)): Promise<{ valLoss: number; valAccuracy?: number }> {
+export async function evaluate(trainer: Trainer, data: Dataset, batchSize: number, runtime: Runtime): Promise<{ valLoss: number; valAccuracy?: number }> {
+  const classification = trainer.lossKind === 'cross-entropy';
   const rows = data.targets.shape[0];
   let lossSum = 0;
   let correct = 0;

@@ -1,7 +1,7 @@
 /** Concat y = [x₀, x₁, …] along an axis: dxᵢ = the slice of dy where xᵢ lies. */
 import { intAttribute } from '../../ir/attributes';
 import type { GradContext, GradientRule } from '../rule';
-import { normalizeAxis, shapeOf } from './shapes';
+import { normalizeAxis } from './shapes';
 
 export const concatGradRule: GradientRule = {
   ops: ['Concat'],
@@ -26,7 +26,7 @@ function sliceAtRuntimeOffsets(ctx: GradContext, axis: number): (string | undefi
   const axes = ctx.ints([axis], 'axes');
   let start = ctx.ints([0], 'start');
   return (ctx.node.input ?? []).map((x, i) => {
-    const end = ctx.op('Add', [start, shapeOf(ctx, x, [axis])], {}, 'end');
+    const end = ctx.op('Add', [start, ctx.shapeOf(x, [axis])], {}, 'end');
     const piece = ctx.wants(i) ? ctx.op('Slice', [ctx.dy()!, start, end, axes]) : undefined;
     start = end;
     return piece;

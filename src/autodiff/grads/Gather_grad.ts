@@ -2,7 +2,7 @@
 import { intAttribute } from '../../ir/attributes';
 import { DataType } from '../../onnx/enums';
 import type { GradContext, GradientRule } from '../rule';
-import { inversePermutation, normalizeAxis, shapeOf, zerosOfShape } from './shapes';
+import { inversePermutation, normalizeAxis, zerosOfShape } from './shapes';
 
 /**
  * From opset 16 a ScatterND with reduction 'add'; before, onehot(indices)ᵀ·dy as a MatMul.
@@ -29,7 +29,7 @@ export const gatherGradRule: GradientRule = {
     const dyOrder = [...indexAxes, ...[...Array(rank - 1 + indexRank).keys()].filter((a) => !indexAxes.includes(a))];
     const dyFront = axis === 0 ? dy : ctx.op('Transpose', [dy], { perm: dyOrder });
     const xOrder = [axis, ...[...Array(rank).keys()].filter((a) => a !== axis)];
-    const xFrontShape = shapeOf(ctx, x, xOrder);
+    const xFrontShape = ctx.shapeOf(x, xOrder);
     const dxFront = ctx.opset >= 16
       ? ctx.op('ScatterND', [zerosOfShape(ctx, xFrontShape, x), ctx.unsqueeze(indices, [indexRank]), dyFront], { reduction: 'add' })
       : oneHotProduct(ctx, indices, dyFront, indexRank, axis, xFrontShape);
@@ -40,7 +40,7 @@ export const gatherGradRule: GradientRule = {
 /** onehot(indices)ᵀ·dy: [size, n]·[n, rest], reshaped to x's shape with the axis first (opset 9). */
 function oneHotProduct(ctx: GradContext, indices: string, dyFront: string, indexRank: number, axis: number, xFrontShape: string): string {
   const x = ctx.input(0);
-  const depth = shapeOf(ctx, x, [axis]);
+  const depth = ctx.shapeOf(x, [axis]);
   let flatIndices = ctx.op('Reshape', [indices, ctx.ints([-1], 'flat')]);
   // OneHot counts negative indices from the back only from opset 11
   if (ctx.opset < 11) {

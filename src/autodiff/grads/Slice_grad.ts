@@ -2,7 +2,7 @@
 import { intsAttribute } from '../../ir/attributes';
 import { int64Tensor } from '../../tensor/values';
 import type { GradContext, GradientRule } from '../rule';
-import { normalizeAxis, shapeOf, zerosOfShape } from './shapes';
+import { normalizeAxis, zerosOfShape } from './shapes';
 
 /**
  * With fixed bounds and sizes (opset < 10: bounds are attributes) a Pad; otherwise the same
@@ -49,7 +49,7 @@ function staticPads(ctx: GradContext): number[] | undefined {
 /** dx = zeros with dy scattered to the flat positions the forward Slice took (opset 9). */
 function scatterBack(ctx: GradContext): string {
   const x = ctx.input(0);
-  const shape = shapeOf(ctx, x);
+  const shape = ctx.shapeOf(x);
   const flat = ctx.ints([-1], 'flat');
   const positions = ctx.op('Reshape', [flatPositions(ctx, x), shape], {}, 'positions');
   const taken = ctx.op('Slice', [positions, ...(ctx.node.input ?? []).slice(1)], ctx.opset < 10 ? attributeBounds(ctx) : {}, 'taken');

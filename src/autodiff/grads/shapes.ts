@@ -6,17 +6,6 @@ export function normalizeAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
-/**
- * The dims of a forward value at `axes` (all, in order, by default) as an int64 tensor: a
- * constant where they are fixed, else read from its Shape at runtime.
- */
-export function shapeOf(ctx: GradContext, name: string, axes?: number[]): string {
-  const dims = ctx.dims(name);
-  const picked = axes ? axes.map((a) => dims[a]) : dims;
-  if (picked.every((d) => d !== null)) return ctx.ints(picked as number[], 'shape');
-  return axes ? ctx.op('Gather', [ctx.shape(name), ctx.ints(axes, 'axes')]) : ctx.shape(name);
-}
-
 /** Zeros of a runtime shape, in the element type of `like` (Expand: opset 8). */
 export function zerosOfShape(ctx: GradContext, shape: string, like: string): string {
   return ctx.op('Expand', [ctx.scalar(0, like), shape], {}, 'zeros');
@@ -24,7 +13,7 @@ export function zerosOfShape(ctx: GradContext, shape: string, like: string): str
 
 /** `value` broadcast to the shape of `like`; before Expand (opset 7), adding like·0 (0 for finite values) broadcasts it. */
 export function expandLike(ctx: GradContext, value: string, like: string): string {
-  if (ctx.opset >= 8) return ctx.op('Expand', [value, shapeOf(ctx, like)]);
+  if (ctx.opset >= 8) return ctx.op('Expand', [value, ctx.shapeOf(like)]);
   return ctx.op('Add', [value, ctx.op('Mul', [like, ctx.scalar(0, like)])]);
 }
 
