@@ -40,6 +40,12 @@ describe('gradient rules: convolution', () => {
     { name: '2-D VALID stride 2', x: [1, 2, 7, 6], w: [3, 2, 3, 3], attributes: { auto_pad: 'VALID', strides: [2, 2] } },
     { name: '3-D stride 2 pads group 2', x: [2, 2, 5, 4, 5], w: [4, 1, 2, 3, 2], attributes: { group: 2, strides: [2, 1, 2], pads: [1, 0, 0, 0, 1, 1] } },
     { name: '2-D at opset 7', x: [1, 2, 7, 6], w: [3, 2, 3, 3], attributes: { strides: [2, 2], pads: [0, 1, 1, 0] }, opset: 7 },
+    // stride 1: ∂x is a Conv with the kernel reversed, except where a pad exceeds the dilated kernel
+    { name: '2-D stride 1 asymmetric pads dilation (2, 1)', x: [2, 2, 7, 6], w: [3, 2, 3, 2], attributes: { dilations: [2, 1], pads: [2, 0, 1, 1] } },
+    { name: '3-D depthwise stride 1 pads', x: [1, 3, 4, 5, 3], w: [3, 1, 2, 3, 2], attributes: { group: 3, pads: [1, 1, 0, 0, 1, 1] } },
+    { name: '2-D SAME_UPPER stride 1 even kernel', x: [1, 2, 5, 6], w: [2, 2, 2, 4], attributes: { auto_pad: 'SAME_UPPER' } },
+    { name: '2-D stride 1 pads wider than the kernel', x: [1, 2, 4, 4], w: [2, 2, 2, 2], attributes: { pads: [2, 1, 2, 3] } },
+    { name: '2-D stride 1 pads at opset 7', x: [1, 2, 5, 4], w: [2, 2, 3, 3], attributes: { pads: [1, 1, 1, 1] }, opset: 7 },
   ];
   for (const c of convs) {
     it(`Conv ${c.name}`, async () => { await checkConv('Conv', c, c.w[0]); });
@@ -128,6 +134,7 @@ describe('gradient rules: pooling', () => {
     { name: '2-D dilation 2 pads at opset 19', x: [1, 2, 7, 6], attributes: { kernel_shape: [2, 2], dilations: [2, 2], pads: [1, 0, 1, 1] }, opset: 19 },
     { name: '3-D stride 2 pads', x: [1, 2, 5, 4, 5], attributes: { kernel_shape: [2, 2, 3], strides: [2, 2, 2], pads: [1, 0, 1, 0, 1, 1] } },
     { name: '2-D pads at opset 7', x: [1, 2, 5, 6], attributes: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, opset: 7 },
+    { name: '2-D 3x3 stride 1 pads count_include_pad 0', x: [2, 2, 5, 4], attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
   ];
   for (const c of averagePools) {
     it(`AveragePool ${c.name}`, async () => { await checkPool('AveragePool', c); });

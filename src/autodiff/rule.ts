@@ -96,6 +96,12 @@ export class GradContext {
     return this.b.reduce(opType, x, axes, keepdims, this.role(opType));
   }
 
+  /** Zero padding, `pads` as [begins…, ends…]: an attribute before opset 11, an input from 11. */
+  pad(x: string, pads: number[]): string {
+    if (this.opset >= 11) return this.op('Pad', [x, this.ints(pads, 'pads')]);
+    return this.op('Pad', [x], { mode: 'constant', pads });
+  }
+
   unsqueeze(x: string, axes: number[]): string {
     if (this.opset >= 13) return this.op('Unsqueeze', [x, this.ints(axes, 'axes')]);
     return this.op('Unsqueeze', [x], { axes });

@@ -33,7 +33,7 @@ export const averagePoolGradRule: GradientRule = {
     }
     // channels into the batch: one ones kernel serves them all
     const scaled = ctx.op('Reshape', [ctx.op('Mul', [ctx.dy()!, reciprocalDivisors]), ctx.ints([-1, 1, ...g.windows], 'per_channel')]);
-    return [ctx.reshapeLike(spreadWindows(ctx, scaled, onesKernel, g, 1), x)];
+    return [ctx.reshapeLike(spreadWindows(ctx, scaled, onesKernel, [1, 1, ...kernel], g, 1), x)];
   },
 };
 

@@ -16,7 +16,7 @@ export const convTransposeGradRule: GradientRule = {
     const g = transposedGeometry(ctx, wDims.slice(2));
     const dy = ctx.dy()!;
     const dx = ctx.wants(0) ? slideWindows(ctx, dy, w, g, group) : undefined;
-    const dw = ctx.wants(1) ? kernelGradient(ctx, dy, x, g, group, wDims[1]) : undefined;
+    const dw = ctx.wants(1) ? kernelGradient(ctx, dy, x, g, group, wDims) : undefined;
     const db = ctx.hasInput(2) && ctx.wants(2) ? channelSum(ctx, dy) : undefined;
     return [dx, dw, db];
   },

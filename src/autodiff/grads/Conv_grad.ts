@@ -15,8 +15,8 @@ export const convGradRule: GradientRule = {
     const wDims = ctx.staticDims(w, 'the windows of its gradient');
     const g = forwardGeometry(ctx, wDims.slice(2));
     const dy = ctx.dy()!;
-    const dx = ctx.wants(0) ? spreadWindows(ctx, dy, w, g, group) : undefined;
-    const dw = ctx.wants(1) ? kernelGradient(ctx, x, dy, g, group, wDims[1]) : undefined;
+    const dx = ctx.wants(0) ? spreadWindows(ctx, dy, w, wDims, g, group) : undefined;
+    const dw = ctx.wants(1) ? kernelGradient(ctx, x, dy, g, group, wDims) : undefined;
     const db = ctx.hasInput(2) && ctx.wants(2) ? channelSum(ctx, dy) : undefined;
     return [dx, dw, db];
   },

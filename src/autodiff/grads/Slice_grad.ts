@@ -15,7 +15,7 @@ export const sliceGradRule: GradientRule = {
   nonDifferentiable: [1, 2, 3, 4],
   grad(ctx) {
     const pads = ctx.opset < 10 ? staticPads(ctx) : undefined;
-    if (pads) return [ctx.op('Pad', [ctx.dy()!], { mode: 'constant', pads })];
+    if (pads) return [ctx.pad(ctx.dy()!, pads)];
     if (ctx.opset < 9) ctx.fail('a sliced axis varies in size; the scatter this needs takes opset 9');
     return [scatterBack(ctx)];
   },

@@ -125,12 +125,22 @@ export function slideWindows(ctx: GradContext, signal: string, weights: string, 
 }
 
 /**
- * ConvTranspose of `windowValues` (one per window) with `weights`: each window's value spread
- * back over the positions it covers, sized exactly like the signal. End pads crop what lies
- * past the signal; output_padding adds the tail no window reaches.
+ * ConvTranspose of `windowValues` (one per window) with `weights` (dims `weightDims`): each
+ * window's value spread back over the positions it covers, sized exactly like the signal. End
+ * pads crop what lies past the signal; output_padding adds the tail no window reaches. At
+ * stride 1 this is a Conv with the kernel reversed and its channel axes swapped, which ONNX
+ * Runtime runs through its fast convolution kernels, about 1.6 times faster than ConvTranspose.
  */
-export function spreadWindows(ctx: GradContext, windowValues: string, weights: string, g: WindowGeometry, group: number): string {
+export function spreadWindows(ctx: GradContext, windowValues: string, weights: string, weightDims: number[], g: WindowGeometry, group: number): string {
   const reach = overhang(g);
+  const flippedBegin = g.kernel.map((k, i) => dilatedExtent(k, g.dilations[i]) - 1 - g.padsBegin[i]);
+  const flippedEnd = g.signal.map((size, i) => size - g.windows[i] + g.padsBegin[i]);
+  if (g.strides.every((s) => s === 1) && [...flippedBegin, ...flippedEnd].every((p) => p >= 0)) {
+    return ctx.op('Conv', [windowValues, flippedWeights(ctx, weights, weightDims, group)], {
+      ...windowAttributes(g, group),
+      pads: [...flippedBegin, ...flippedEnd],
+    });
+  }
   return ctx.op('ConvTranspose', [windowValues, weights], {
     ...windowAttributes(g, group),
     pads: [...g.padsBegin, ...reach.map((o) => Math.max(0, o))],
@@ -138,36 +148,89 @@ export function spreadWindows(ctx: GradContext, windowValues: string, weights: s
   });
 }
 
+/** Conv weights W [B, A/group, kernel…] as those of its transpose at stride 1: [A, B/group, kernel…], each kernel reversed along every axis. */
+function flippedWeights(ctx: GradContext, weights: string, weightDims: number[], group: number): string {
+  const [outChannels, channelsPerGroup, ...kernel] = weightDims;
+  const kernelSize = kernel.reduce((a, b) => a * b, 1);
+  const grouped = ctx.op('Reshape', [weights, ctx.ints([group, outChannels / group, channelsPerGroup, kernelSize], 'grouped_kernel')]);
+  // the flattened kernel read backwards is the kernel reversed along every axis
+  const reversed = ctx.op('Gather', [grouped, ctx.ints([...Array(kernelSize).keys()].reverse(), 'reversed')], { axis: 3 });
+  const swapped = ctx.op('Transpose', [reversed], { perm: [0, 2, 1, 3] });
+  return ctx.op('Reshape', [swapped, ctx.ints([group * channelsPerGroup, outChannels / group, ...kernel], 'flipped_shape')]);
+}
+
 /**
  * ∂W of a convolution whose windows slide over `signal` [N, A, …] with one value per window in
  * `windowGrads` [N, B, …] (the gradient of a Conv's output, or a ConvTranspose's input):
  * ∂W[b, a, k] = Σ_n Σ_o signal[n, group(b)·A/group + a, o·stride + k·dilation − pad]·windowGrads[n, b, o],
- * shaped [B, A/group, kernel…]. It is itself a Conv: the batch becomes the channels that are
- * summed, the windows the kernel, stride and dilation trade places, and each group's signal
- * channels become a batch of their own.
+ * shaped like W, [B, A/group, kernel…] (`weightDims`). Computed as one matrix product per group: a Gather lays out
+ * every window of the signal ("im2col", [A/group·kernel, windows·N]) and a MatMul contracts it
+ * with windowGrads laid out [windows·N, B/group]. Batch last keeps each gathered row a run of
+ * N values and lets windowGrads take part after one Transpose; positions in the padding read
+ * an appended zero row. (A Conv with the batch as channels and the windows as a kernel computes
+ * the same, but as a product only 9 columns wide for a 3×3 kernel, several times slower.)
  */
-export function kernelGradient(ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, channelsPerGroup: number): string {
-  const rank = g.kernel.length + 2;
-  const swapFirstTwo = [1, 0, ...[...Array(rank).keys()].slice(2)];
-  let regrouped: string;
+export function kernelGradient(ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, weightDims: number[]): string {
+  const [outChannels, channelsPerGroup] = weightDims;
+  const positions = g.signal.reduce((a, b) => a * b, 1);
+  const channels = channelsPerGroup * group;
+  const windowCount = g.windows.reduce((a, b) => a * b, 1);
+  const kernelSize = g.kernel.reduce((a, b) => a * b, 1);
+  // [N, A, …] → [A, positions, N], plus a zero row at index `positions` where windows reach the padding
+  const batchLast = transpose2d(ctx, ctx.op('Reshape', [signal, ctx.ints([0, -1], 'per_sample')]));
+  const rows = ctx.op('Reshape', [batchLast, ctx.ints([channels, positions, -1], 'rows_shape')]);
+  const indices = windowIndices(g);
+  const padded = indices.includes(positions) ? ctx.pad(rows, [0, 0, 0, 0, 1, 0]) : rows;
+  const gathered = ctx.op('Gather', [padded, ctx.ints(indices, 'window_indices')], { axis: 1 });
+  const outPerGroup = outChannels / group;
+  // [N, B, …] → [windows, N·B]: rows in the order of the gathered columns
+  const gradsBatchLast = transpose2d(ctx, ctx.op('Reshape', [windowGrads, ctx.ints([-1, windowCount], 'per_channel')]));
+  let product: string;
   if (group === 1) {
-    regrouped = ctx.op('Transpose', [signal], { perm: swapFirstTwo });
+    const patches = ctx.op('Reshape', [gathered, ctx.ints([channels * kernelSize, -1], 'patches_shape')]);
+    const grads = ctx.op('Reshape', [gradsBatchLast, ctx.ints([-1, outChannels], 'grads_shape')]);
+    product = ctx.op('Transpose', [ctx.op('MatMul', [patches, grads])], { perm: [1, 0] });
   } else {
-    // [N, A, …] → [N, group, A/group, …] → [A/group, group, N, …] → [A/group, group·N, …]: batch n of group j is channel j·N + n
-    const split = ctx.op('Reshape', [signal, ctx.ints([0, group, channelsPerGroup, ...g.signal], 'grouped_shape')]);
-    const moved = ctx.op('Transpose', [split], { perm: [2, 1, 0, ...[...Array(rank + 1).keys()].slice(3)] });
-    regrouped = ctx.op('Reshape', [moved, ctx.ints([channelsPerGroup, -1, ...g.signal], 'regrouped_shape')]);
+    const patches = ctx.op('Reshape', [gathered, ctx.ints([group, channelsPerGroup * kernelSize, -1], 'patches_shape')]);
+    const split = ctx.op('Reshape', [gradsBatchLast, ctx.ints([-1, group, outPerGroup], 'grads_shape')]);
+    const grads = ctx.op('Transpose', [split], { perm: [1, 0, 2] });
+    product = ctx.op('Transpose', [ctx.op('MatMul', [patches, grads])], { perm: [0, 2, 1] });
   }
-  const filters = ctx.op('Transpose', [windowGrads], { perm: swapFirstTwo });
-  const swapped: WindowGeometry = {
-    kernel: g.windows,
-    strides: g.dilations,
-    dilations: g.strides,
-    padsBegin: g.padsBegin,
-    signal: g.signal,
-    windows: g.kernel,
-  };
-  return ctx.op('Transpose', [slideWindows(ctx, regrouped, filters, swapped, group)], { perm: swapFirstTwo });
+  return ctx.op('Reshape', [product, ctx.ints(weightDims, 'kernel_shape')]);
+}
+
+/** A matrix transposed; ONNX Runtime moves 2-D data many times faster than the same data as [N, B, H, W] → [H, W, N, B]. */
+function transpose2d(ctx: GradContext, matrix: string): string {
+  return ctx.op('Transpose', [matrix], { perm: [1, 0] });
+}
+
+/**
+ * For each kernel offset k, then each window o (both row-major), the flat signal position that
+ * o's window reads at k; the padding reads position `prod(signal)` (a zero row appended there).
+ */
+function windowIndices(g: WindowGeometry): number[] {
+  const positions = g.signal.reduce((a, b) => a * b, 1);
+  const offsets = rowMajor(g.kernel);
+  const windows = rowMajor(g.windows);
+  const indices: number[] = [];
+  for (const k of offsets) {
+    for (const o of windows) {
+      let flat = 0;
+      let inside = true;
+      for (let i = 0; i < g.signal.length; i++) {
+        const p = o[i] * g.strides[i] + k[i] * g.dilations[i] - g.padsBegin[i];
+        inside &&= p >= 0 && p < g.signal[i];
+        flat = flat * g.signal[i] + p;
+      }
+      indices.push(inside ? flat : positions);
+    }
+  }
+  return indices;
+}
+
+/** Every index of an array of the given dims, in row-major order. */
+function rowMajor(dims: number[]): number[][] {
+  return dims.reduce<number[][]>((acc, size) => acc.flatMap((prefix) => Array.from({ length: size }, (_, i) => [...prefix, i])), [[]]);
 }
 
 /** Per-channel sums (bias gradients): `x` summed over every axis but 1. */
