@@ -1,6 +1,9 @@
 /**
- * MaxPool y[o] = max over window o of x: ∂x = dy scattered (added) onto each window's argmax,
- * found by re-running MaxPool with its Indices output. Only Y is differentiable.
+ * MaxPool y[o] = max over window o of x: ∂x = dy put on each window's argmax (the first, as
+ * ONNX Runtime and PyTorch pick), found by re-running MaxPool with its Indices output. Windows
+ * that do not overlap take MaxUnpool (opset 11), which writes dy there in one pass over zeros;
+ * overlapping ones need their values added where they share an argmax, a ScatterElements with
+ * reduction (opset 16). Only Y is differentiable.
  */
 import { intsAttribute } from '../../ir/attributes';
 import type { GradientRule } from '../rule';
@@ -11,17 +14,25 @@ export const maxPoolGradRule: GradientRule = {
   grad(ctx) {
     if (ctx.opset < 9) ctx.fail(`its gradient needs MaxPool's Indices output and Scatter (opset 9); upgrade the model's opset`);
     const x = ctx.input(0);
+    const kernel = intsAttribute(ctx.node, 'kernel_shape') ?? [];
+    const { strides, dilations } = windowSteps(ctx.node, kernel);
+    const overlapping = kernel.some((k, i) => strides[i] < dilatedExtent(k, dilations[i]));
     const addsDuplicates = ctx.opset >= 16;
-    if (!addsDuplicates) {
+    if (overlapping && !addsDuplicates) {
       // without ScatterElements' reduction (opset 16) an element that is the max of two windows would get one dy, not both
-      const kernel = intsAttribute(ctx.node, 'kernel_shape') ?? [];
-      const { strides, dilations } = windowSteps(ctx.node, kernel);
-      if (kernel.some((k, i) => strides[i] < dilatedExtent(k, dilations[i]))) {
-        ctx.fail(`its windows overlap, and adding their gradients needs ScatterElements with reduction (opset 16); upgrade the model's opset to 16`);
-      }
+      ctx.fail(`its windows overlap, and adding their gradients needs ScatterElements with reduction (opset 16); upgrade the model's opset to 16`);
     }
     // storage_order 1 numbers the indices column-major; row-major ones address the flattened x
     const [, indices] = ctx.multiOp('MaxPool', [x], 2, sameAttributes(ctx.node, ['storage_order']));
+    const signal = ctx.dims(x).slice(2);
+    const windows = ctx.dims(ctx.output(0)).slice(2);
+    if (!overlapping && ctx.opset >= 11 && [...signal, ...windows].every((d) => d !== null)) {
+      // output_shape (opset 11) sizes the result like x. ONNX Runtime refuses one smaller than
+      // (windows − 1)·stride + kernel − pads, where padding or ceil_mode reach past x; pads only
+      // enter that check (the indices address x itself), so end pads make up the difference.
+      const reach = kernel.map((k, i) => Math.max(0, (windows[i]! - 1) * strides[i] + k - signal[i]!));
+      return [ctx.op('MaxUnpool', [ctx.dy()!, indices, ctx.shapeOf(x)], { kernel_shape: kernel, strides, pads: [...kernel.map(() => 0), ...reach] })];
+    }
     const flat = (v: string) => ctx.op('Reshape', [v, ctx.ints([-1], 'flat')]);
     const zeros = ctx.op('Expand', [ctx.scalar(0, x), ctx.shape(x)], {}, 'zeros');
     const inputs = [flat(zeros), flat(indices), flat(ctx.dy()!)];
