@@ -194,10 +194,10 @@ const PARTS = ['forward', 'loss', 'backward', 'optimizer'] as const;
 type GraphPart = (typeof PARTS)[number];
 
 /** Which part of the step graph a node belongs to, by the names training-step.ts gives them. */
-function graphPart(node: string, parameters: readonly string[]): GraphPart {
+function graphPart(node: string): GraphPart {
   if (node.startsWith('grad/')) return 'backward';
   if (node.startsWith('loss/')) return 'loss';
-  if (parameters.some((p) => node.startsWith(`${p}/adam/`))) return 'optimizer';
+  if (node.startsWith('optimizer/')) return 'optimizer';
   return 'forward';
 }
 
@@ -214,7 +214,6 @@ async function measureProfile(o: Options): Promise<Breakdown> {
   try {
     const { trainer, stepSession, timings } = await trainSteps('wn', o, dir);
     stepSession.endProfiling();
-    const parameters = trainer.graph.parameters;
     await trainer.release();
     const [file] = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
     const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as TraceEvent[];
@@ -225,7 +224,7 @@ async function measureProfile(o: Options): Promise<Breakdown> {
     for (const kernel of kernels) {
       const i = runs.findIndex((r) => kernel.ts >= r.ts && kernel.ts < r.ts + r.dur);
       if (i < 0) continue; // a warm-up step
-      const part = graphPart(kernel.name.slice(0, -'_kernel_time'.length), parameters);
+      const part = graphPart(kernel.name.slice(0, -'_kernel_time'.length));
       const ms = kernel.dur / 1e3;
       steps[i].parts[part] += ms;
       if (part === 'backward') {

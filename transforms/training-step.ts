@@ -59,7 +59,7 @@ export interface CompiledGraph {
 }
 
 export interface TrainingGraph extends CompiledGraph {
-  /** Trainable parameters, then optimizer state, then running statistics. */
+  /** Trainable parameters, then the optimizer state (one flat tensor per role), then running statistics. */
   carried: CarriedTensor[];
   parameters: string[];
   dropoutMasks: DropoutMask[];
@@ -98,23 +98,18 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
 
   const paramType = singleType(graph, parameters);
   const scalars = addScalars(graph, optimizer, paramType);
-  const carried: CarriedTensor[] = [];
-  const stateCarried: CarriedTensor[] = [];
-  for (const name of parameters) {
-    const param = carry(graph, name, true);
-    carried.push(param);
-    const state: StateTensor[] = STATE_NAMES[optimizer.kind](optimizer).map((role) => {
-      const input = graph.uniqueName(`${name}.${role}`);
-      const stateTensor = { input, output: graph.uniqueName(`${input}.updated`), type: param.type, dims: param.dims };
-      graph.appendGraphInputs([tensorValueInfo(input, param.type, param.dims)]);
-      stateCarried.push(stateTensor);
-      return stateTensor;
-    });
-    const b = new Builder(graph, opset, `${name}/${optimizer.kind}`, `wn-onnx training step: ${optimizer.kind}`);
-    emitUpdate(b, optimizer, scalars, param.type, name, backward.grads.get(name)!, state, param.output);
-    appendBuilt(graph, b);
-  }
-  carried.push(...stateCarried);
+  const carried = parameters.map((name) => carry(graph, name, true));
+  const total = carried.reduce((n, c) => n + c.dims.reduce((a, d) => a * d, 1), 0);
+  const state: StateTensor[] = STATE_NAMES[optimizer.kind](optimizer).map((role) => {
+    const input = graph.uniqueName(`optimizer.${role}`);
+    graph.appendGraphInputs([tensorValueInfo(input, paramType, [total])]);
+    carried.push({ input, output: graph.uniqueName(`${input}.updated`), type: paramType, dims: [total] });
+    return { input, output: carried[carried.length - 1].output };
+  });
+  const b = new Builder(graph, opset, `optimizer/${optimizer.kind}`, `wn-onnx training step: ${optimizer.kind}`);
+  const updated = carried.slice(0, parameters.length).map((c) => ({ param: c.input, grad: backward.grads.get(c.input)!, dims: c.dims, updated: c.output }));
+  emitUpdate(b, optimizer, scalars, paramType, updated, state);
+  appendBuilt(graph, b);
   for (const stat of trainMode.runningStatistics) {
     const t = carry(graph, stat.input, false);
     carried.push({ ...t, output: stat.output });

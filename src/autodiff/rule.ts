@@ -72,10 +72,7 @@ export class GradContext {
 
   /** An op with several outputs (Split, MaxPool with Indices …): returns their names. */
   multiOp(opType: string, inputs: string[], outputs: number, attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType): string[] {
-    const first = this.op(opType, inputs, attributes, role);
-    const node = this.b.nodes[this.b.nodes.length - 1];
-    for (let i = 1; i < outputs; i++) node.output!.push(this.b.name(this.role(`${role}_out${i}`)));
-    return [first, ...node.output!.slice(1)];
+    return this.b.multiOp(opType, inputs, outputs, attributes, this.role(role));
   }
 
   /** A scalar constant with the element type of `like`. */

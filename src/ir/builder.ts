@@ -45,6 +45,14 @@ export class Builder {
     return out;
   }
 
+  /** A node with several outputs (Split, MaxPool with Indices …): returns their names. */
+  multiOp(opType: string, inputs: string[], outputs: number, attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType): string[] {
+    const first = this.op(opType, inputs, attributes, role);
+    const node = this.nodes[this.nodes.length - 1];
+    for (let i = 1; i < outputs; i++) node.output!.push(this.name(`${role}_out${i}`));
+    return [first, ...node.output!.slice(1)];
+  }
+
   constantInt64(role: string, values: number[]): string {
     const name = this.name(role);
     this.initializers.push(int64Tensor(name, values));
