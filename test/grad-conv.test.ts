@@ -104,6 +104,7 @@ describe('gradient rules: pooling', () => {
     { name: '2-D 2x2 stride 2 at opset 11 (MaxUnpool)', x: [2, 3, 6, 5], attributes: { kernel_shape: [2, 2], strides: [2, 2] }, opset: 11 },
     { name: '2-D 2x2 stride 2 pads and a remainder at opset 13 (MaxUnpool)', x: [2, 2, 5, 7], attributes: { kernel_shape: [2, 2], strides: [2, 2], pads: [1, 0, 0, 0] }, opset: 13 },
     { name: '2-D 2x2 stride 2 ceil_mode at opset 17 (MaxUnpool)', x: [1, 2, 5, 5], attributes: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 }, opset: 17 },
+    { name: '2-D 2x2 stride 2 storage_order 1 (indices recomputed row-major)', x: [2, 2, 4, 6], attributes: { kernel_shape: [2, 2], strides: [2, 2], storage_order: 1 }, opset: 12 },
     { name: '2-D 2x2 dilation 2 stride 3 at opset 12 (MaxUnpool)', x: [1, 2, 7, 8], attributes: { kernel_shape: [2, 2], dilations: [2, 2], strides: [3, 3] }, opset: 12 },
     { name: '2-D 2x2 stride 2 pads at opset 10 (Scatter)', x: [2, 2, 5, 5], attributes: { kernel_shape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1] }, opset: 10 },
     { name: '1-D 3 stride 3 at opset 12', x: [2, 3, 10], attributes: { kernel_shape: [3], strides: [3] }, opset: 12 },

@@ -114,6 +114,9 @@ describe('training step graph', () => {
       const model = convBnModel(opset);
       const batch = { x: uniform([6, 2, 8, 8], 1) };
       const graph = await compile(model, batch);
+      const maxPoolOutputs = (m: Model) => m.graph.nodes.find((n) => n.op_type === 'MaxPool')!.output!.length;
+      assert.equal(maxPoolOutputs(model), 1, 'the model keeps its MaxPool as it was');
+      assert.equal(maxPoolOutputs(graph.model), 2, 'the step graph\'s MaxPool also computes the Indices its gradient needs');
       const [mask] = graph.dropoutMasks;
       assert.equal(mask.keep, 0.75);
       const maskValues = Float32Array.from({ length: 6 * 5 }, (_, i) => (i % 4 === 0 ? 0 : 1 / 0.75));

@@ -3,7 +3,9 @@
  * value and the name of its gradient, e.g. the logits and ∂loss/∂logits) and asks each node's
  * gradient rule for its inputs' gradients, summing where a value feeds several nodes. Only
  * nodes that lie between the requested parameters and the seeds are differentiated; the
- * emitted nodes are returned for the caller to place after the forward graph.
+ * emitted nodes are returned for the caller to place after the forward graph. A rule may have
+ * a forward node compute an output it lacked (MaxPool's Indices): such a node is replaced in
+ * the model's graph by a copy with that output, so the model given must be the caller's own.
  */
 import type { NodeProto, TensorProto } from '../onnx/proto';
 import { FLOAT_TYPES } from '../onnx/enums';
@@ -74,7 +76,13 @@ export function buildBackward(model: Model, { seeds, wrt, types }: BackwardOptio
       const op = isDefaultDomain(node) ? node.op_type : `${node.domain}::${node.op_type}`;
       throw new WnError(`no gradient rule for op ${op} (node "${node.name || node.output?.[0]}"), which lies between the trainable parameters and the loss; freeze the parameters before it with --freeze, or use ops that have rules: ${differentiableOps().join(', ')}`);
     }
-    const ctx = new GradContext(node, opset, b, types, outputGrads, wanted);
+    const addOutput = (index: number, name: string) => {
+      const output = [...(node.output ?? [])];
+      while (output.length < index) output.push('');
+      output[index] = name;
+      graph.replaceNode(node, { ...node, output });
+    };
+    const ctx = new GradContext(node, opset, b, types, outputGrads, wanted, addOutput);
     const inputGrads = rule.grad(ctx);
     (node.input ?? []).forEach((name, i) => {
       const grad = inputGrads[i];

@@ -30,6 +30,7 @@ export class GradContext {
     private readonly types: ValueTypes,
     private readonly outputGrads: readonly (string | undefined)[],
     private readonly wanted: readonly boolean[],
+    private readonly addOutput: (index: number, name: string) => void,
   ) {}
 
   /** The node's i-th input name ('' where an optional input is absent). */
@@ -60,6 +61,17 @@ export class GradContext {
   describe(): string { return `${this.node.op_type} node "${this.node.name || this.output(0)}"`; }
 
   fail(message: string): never { throw new WnError(`cannot differentiate ${this.describe()}: ${message}`); }
+
+  /**
+   * The forward node's output i, which the forward pass then computes too where the node did
+   * not have it (MaxPool's Indices): cheaper than recomputing it in the backward pass.
+   */
+  forwardOutput(i: number, role: string): string {
+    if (this.output(i)) return this.output(i);
+    const name = this.b.name(this.role(role));
+    this.addOutput(i, name);
+    return name;
+  }
 
   // -- emitting ops ----------------------------------------------------------------------
 

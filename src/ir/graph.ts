@@ -129,6 +129,14 @@ export class Graph {
     this.changed();
   }
 
+  /** Puts `replacement` where `node` was, for callers that must not mutate a node they may share with another graph. */
+  replaceNode(node: NodeProto, replacement: NodeProto): void {
+    const at = this.proto.node!.indexOf(node);
+    if (at < 0) throw new WnError(`internal: node "${node.name}" is not in the graph`);
+    this.proto.node![at] = replacement;
+    this.changed();
+  }
+
   /** Points one input of a node at another value. */
   setNodeInput(node: NodeProto, index: number, name: string): void {
     node.input ??= [];

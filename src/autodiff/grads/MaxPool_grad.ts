@@ -1,11 +1,11 @@
 /**
  * MaxPool y[o] = max over window o of x: ∂x = dy put on each window's argmax (the first, as
- * ONNX Runtime and PyTorch pick), found by re-running MaxPool with its Indices output. Windows
+ * ONNX Runtime and PyTorch pick), from the Indices output of the forward MaxPool, which computes them as it goes. Windows
  * that do not overlap take MaxUnpool (opset 11), which writes dy there in one pass over zeros;
  * overlapping ones need their values added where they share an argmax, a ScatterElements with
  * reduction (opset 16). Only Y is differentiable.
  */
-import { intsAttribute } from '../../ir/attributes';
+import { intAttribute, intsAttribute } from '../../ir/attributes';
 import type { GradientRule } from '../rule';
 import { dilatedExtent, sameAttributes, windowSteps } from './conv-geometry';
 
@@ -22,8 +22,10 @@ export const maxPoolGradRule: GradientRule = {
       // without ScatterElements' reduction (opset 16) an element that is the max of two windows would get one dy, not both
       ctx.fail(`its windows overlap, and adding their gradients needs ScatterElements with reduction (opset 16); upgrade the model's opset to 16`);
     }
-    // storage_order 1 numbers the indices column-major; row-major ones address the flattened x
-    const [, indices] = ctx.multiOp('MaxPool', [x], 2, sameAttributes(ctx.node, ['storage_order']));
+    // row-major indices address the flattened x; storage_order 1 numbers them column-major, so recompute those
+    const indices = intAttribute(ctx.node, 'storage_order', 0) === 0
+      ? ctx.forwardOutput(1, 'Indices')
+      : ctx.multiOp('MaxPool', [x], 2, sameAttributes(ctx.node, ['storage_order']))[1];
     const signal = ctx.dims(x).slice(2);
     const windows = ctx.dims(ctx.output(0)).slice(2);
     if (!overlapping && ctx.opset >= 11 && [...signal, ...windows].every((d) => d !== null)) {
