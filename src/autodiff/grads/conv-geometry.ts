@@ -163,12 +163,13 @@ function flippedWeights(ctx: GradContext, weights: string, weightDims: number[],
  * ∂W of a convolution whose windows slide over `signal` [N, A, …] with one value per window in
  * `windowGrads` [N, B, …] (the gradient of a Conv's output, or a ConvTranspose's input):
  * ∂W[b, a, k] = Σ_n Σ_o signal[n, group(b)·A/group + a, o·stride + k·dilation − pad]·windowGrads[n, b, o],
- * shaped like W, [B, A/group, kernel…] (`weightDims`). Computed as one matrix product per group: a Gather lays out
- * every window of the signal ("im2col", [A/group·kernel, windows·N]) and a MatMul contracts it
- * with windowGrads laid out [windows·N, B/group]. Batch last keeps each gathered row a run of
- * N values and lets windowGrads take part after one Transpose; positions in the padding read
- * an appended zero row. (A Conv with the batch as channels and the windows as a kernel computes
- * the same, but as a product only 9 columns wide for a 3×3 kernel, several times slower.)
+ * shaped like W, [B, A/group, kernel…] (`weightDims`). Computed as one matrix product per
+ * group: a Gather lays out every window of the signal ("im2col", [A/group·kernel, windows·N])
+ * and a MatMul contracts it with windowGrads laid out [windows·N, B/group]. Batch last keeps
+ * each gathered row a run of N values and lets windowGrads take part after one Transpose;
+ * positions in the padding read an appended zero row. (A Conv with the batch as channels and
+ * the windows as a kernel computes the same, but as a product only 9 columns wide for a 3×3
+ * kernel: 4 to 7 times slower in ONNX Runtime.)
  */
 export function kernelGradient(ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, weightDims: number[]): string {
   const [outChannels, channelsPerGroup] = weightDims;
