@@ -13,7 +13,7 @@ import { FLOAT_TYPES, dataTypeName, type DataType } from '../src/onnx/enums';
 import { Graph, tensorValueInfo } from '../src/ir/graph';
 import { Model } from '../src/ir/model';
 import { Builder } from '../src/ir/builder';
-import { tensorDims } from '../src/tensor/values';
+import { tensorDims, elementCount } from '../src/tensor/values';
 import { WnError } from '../src/errors';
 import { buildBackward } from '../src/autodiff/backward';
 import type { ValueType, ValueTypes } from '../src/autodiff/value-types';
@@ -99,12 +99,13 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   const paramType = singleType(graph, parameters);
   const scalars = addScalars(graph, optimizer, paramType);
   const carried = parameters.map((name) => carry(graph, name, true));
-  const total = carried.reduce((n, c) => n + c.dims.reduce((a, d) => a * d, 1), 0);
+  const total = carried.reduce((n, c) => n + elementCount(c.dims), 0);
   const state: StateTensor[] = STATE_NAMES[optimizer.kind](optimizer).map((role) => {
     const input = graph.uniqueName(`optimizer.${role}`);
-    graph.appendGraphInputs([tensorValueInfo(input, paramType, [total])]);
-    carried.push({ input, output: graph.uniqueName(`${input}.updated`), type: paramType, dims: [total] });
-    return { input, output: carried[carried.length - 1].output };
+    const tensor = { input, output: graph.uniqueName(`${input}.updated`), type: paramType, dims: [total] };
+    graph.appendGraphInputs([tensorValueInfo(input, paramType, tensor.dims)]);
+    carried.push(tensor);
+    return tensor;
   });
   const b = new Builder(graph, opset, `optimizer/${optimizer.kind}`, `wn-onnx training step: ${optimizer.kind}`);
   const updated = carried.slice(0, parameters.length).map((c) => ({ param: c.input, grad: backward.grads.get(c.input)!, dims: c.dims, updated: c.output }));

@@ -18,6 +18,7 @@ import { OPTIMIZERS, type OptimizerKind } from '../train/optimizer';
 import { changedSettings, type Progress } from '../train/checkpoint';
 import type { Model } from '../ir/model';
 import { collect, epOption, log, number, positiveInteger, regex } from './options';
+import { elementCount } from '../tensor/values';
 
 interface TrainFlags {
   data: string[]; labels: string; out: string; loss: LossKind; output?: string; optimizer: OptimizerKind;
@@ -116,7 +117,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
     log(`resuming from ${resumed.folder}: ${resumed.progress.epoch} of ${flags.epochs} epochs done`);
   }
   const { parameters, frozen, unused } = trainer.graph;
-  const values = trainer.graph.carried.filter((c) => parameters.includes(c.input)).reduce((n, c) => n + c.dims.reduce((a, b) => a * b, 1), 0);
+  const values = trainer.graph.carried.filter((c) => parameters.includes(c.input)).reduce((n, c) => n + elementCount(c.dims), 0);
   log(`training ${parameters.length} parameter tensors (${values} values) of ${modelFile}: ${flags.loss} on "${trainer.graph.output}", ${flags.optimizer} lr ${lr}, batch ${flags.batchSize}, ${data.targets.shape[0]} samples, ep ${flags.ep}`);
   if (frozen.length) log(`frozen by --freeze: ${frozen.join(', ')}`);
   if (unused.length) log(`not trained (they do not affect the loss): ${unused.join(', ')}`);

@@ -11,6 +11,7 @@ import { inputTensor, type InputArray } from '../data/batch';
 import { seededRandom } from '../runtime/feeds';
 import type { Runtime } from '../runtime/session';
 import type { StepSettings, Trainer } from './trainer';
+import { elementCount } from '../tensor/values';
 
 export type Schedule = 'constant' | 'paper';
 export const SCHEDULES: readonly Schedule[] = ['constant', 'paper'];
@@ -137,7 +138,7 @@ export function checkTargets(trainer: Trainer, data: Dataset): void {
     }
     return;
   }
-  const perRow = targets.shape.slice(1).reduce((a, b) => a * b, 1);
+  const perRow = elementCount(targets.shape.slice(1));
   const expected = outputDims.slice(1).reduce((a: number, b) => a * (b ?? 1), 1);
   if (perRow !== expected) throw new WnError(`${source}: targets of shape [${targets.shape}] do not match the model output [${outputDims.map((d) => d ?? 'N')}]`);
 }

@@ -10,6 +10,7 @@
  */
 import type { Builder } from '../ir/builder';
 import type { DataType } from '../onnx/enums';
+import { elementCount } from '../tensor/values';
 
 export type OptimizerKind = 'sgd' | 'adam';
 export const OPTIMIZERS: readonly OptimizerKind[] = ['sgd', 'adam'];
@@ -60,7 +61,8 @@ export function emitUpdate(b: Builder, options: OptimizerOptions, scalars: StepS
   const c = (role: string, value: number) => b.constantScalar(role, type, value);
   const mul = (x: string, y: string, role: string, output?: string) => b.op('Mul', [x, y], {}, role, output);
   const add = (x: string, y: string, role: string, output?: string) => b.op('Add', [x, y], {}, role, output);
-  const decayed = params.map(({ param, grad }) => (options.weightDecay ? add(grad, mul(param, c('weight_decay', options.weightDecay), 'decay'), 'decayed_grad') : grad));
+  const decay = options.weightDecay ? c('weight_decay', options.weightDecay) : undefined;
+  const decayed = params.map(({ param, grad }) => (decay ? add(grad, mul(param, decay, 'decay'), 'decayed_grad') : grad));
   const flat = decayed.map((grad) => b.reshape(grad, [-1], 'flat_grad'));
   const d = flat.length === 1 ? flat[0] : b.op('Concat', flat, { axis: 0 }, 'grads');
   let step: string;
@@ -80,7 +82,7 @@ export function emitUpdate(b: Builder, options: OptimizerOptions, scalars: StepS
     const denom = add(b.op('Div', [b.op('Sqrt', [v2], {}, 'sqrt'), scalars.biasCorrection2Sqrt!], {}, 'corrected'), c('eps', options.eps ?? 1e-8), 'denom');
     step = mul(b.op('Div', [m2, denom], {}, 'ratio'), scalars.stepSize, 'step');
   }
-  const sizes = params.map((p) => p.dims.reduce((a, n) => a * n, 1));
+  const sizes = params.map((p) => elementCount(p.dims));
   const steps = params.length === 1 ? [step] : splitSizes(b, step, sizes);
   params.forEach((p, i) => b.op('Sub', [p.param, b.reshape(steps[i], [...p.dims], 'param_step')], {}, 'update', p.updated));
 }

@@ -7,7 +7,7 @@ import type * as ort from 'onnxruntime-common';
 import { DataType, dataTypeName } from '../onnx/enums';
 import { Model } from '../ir/model';
 import { encodeModel } from '../onnx/codec';
-import { readFloats, withFloatValues } from '../tensor/values';
+import { readFloats, withFloatValues, elementCount } from '../tensor/values';
 import { WnError } from '../errors';
 import { seededRandom } from '../runtime/feeds';
 import { createSession, runSession, type ExecutionProvider, type Runtime } from '../runtime/session';
@@ -70,7 +70,7 @@ export class Trainer {
       const ortType = ORT_FLOAT[c.type];
       if (!ortType) throw new WnError(`parameter "${c.input}" is ${dataTypeName(c.type)}; wn-onnx trains float32 and float64 models (convert a float16 model to float32 first)`);
       const values = c.initializer ? readFloats(model.graph.initializer(c.initializer)!) : undefined;
-      const count = c.dims.reduce((a, b) => a * b, 1);
+      const count = elementCount(c.dims);
       const data = ortType === 'float32' ? new Float32Array(count) : new Float64Array(count);
       if (values) data.set(values);
       carried.set(c.input, new runtime.Tensor(ortType, data, c.dims));
@@ -103,7 +103,7 @@ export class Trainer {
     const random = seededRandom(((this.options.seed ?? 0) * 0x9e3779b1 + this.steps) >>> 0);
     for (const mask of this.graph.dropoutMasks) {
       const dims = mask.dims.map((d) => d ?? rows);
-      const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+      const data = new Float32Array(elementCount(dims));
       for (let i = 0; i < data.length; i++) data[i] = random() < mask.keep ? 1 / mask.keep : 0;
       feeds[mask.input] = new this.options.runtime.Tensor('float32', data, dims);
     }
@@ -139,7 +139,7 @@ export class Trainer {
       for (let r = 0; r < rows.length; r++) onehot[r * classes + Number(targets.data[rows[r]])] = 1;
       return new this.options.runtime.Tensor(type, onehot, [rows.length, classes]);
     }
-    const perRow = targets.shape.slice(1).reduce((a, b) => a * b, 1);
+    const perRow = elementCount(targets.shape.slice(1));
     const values = new Values(rows.length * perRow);
     for (let r = 0; r < rows.length; r++) {
       for (let k = 0; k < perRow; k++) values[r * perRow + k] = Number(targets.data[rows[r] * perRow + k]);

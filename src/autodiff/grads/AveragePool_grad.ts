@@ -7,6 +7,7 @@
 import { intsAttribute } from '../../ir/attributes';
 import type { GradContext, GradientRule } from '../rule';
 import { autoPad, forwardGeometry, overhang, sameAttributes, slideWindows, spreadWindows } from './conv-geometry';
+import { elementCount } from '../../tensor/values';
 
 export const averagePoolGradRule: GradientRule = {
   ops: ['AveragePool'],
@@ -22,7 +23,7 @@ export const averagePoolGradRule: GradientRule = {
     const inside = g.padsBegin.every((pad, i) => pad === 0 && reach[i] <= 0);
     let reciprocalDivisors: string;
     if (inside) {
-      reciprocalDivisors = ctx.scalar(1 / kernel.reduce((a, b) => a * b, 1), x);
+      reciprocalDivisors = ctx.scalar(1 / elementCount(kernel), x);
     } else {
       const onesSignal = ones(ctx, [1, 1, ...g.signal], x);
       const averaged = ctx.op('AveragePool', [onesSignal], sameAttributes(ctx.node));

@@ -1,9 +1,9 @@
 /**
  * MaxPool y[o] = max over window o of x: ∂x = dy put on each window's argmax (the first, as
- * ONNX Runtime and PyTorch pick), from the Indices output of the forward MaxPool, which computes them as it goes. Windows
- * that do not overlap take MaxUnpool (opset 11), which writes dy there in one pass over zeros;
- * overlapping ones need their values added where they share an argmax, a ScatterElements with
- * reduction (opset 16). Only Y is differentiable.
+ * ONNX Runtime and PyTorch pick), read from the Indices output of the forward MaxPool, which
+ * computes them as it goes. Windows that do not overlap take MaxUnpool (opset 11), which
+ * writes dy there in one pass over zeros; overlapping ones need their values added where they
+ * share an argmax, a ScatterElements with reduction (opset 16). Only Y is differentiable.
  */
 import { intAttribute, intsAttribute } from '../../ir/attributes';
 import type { GradientRule } from '../rule';

@@ -12,6 +12,7 @@ import type { NodeProto } from '../../onnx/proto';
 import { attribute, intsAttribute, type AttributeValue } from '../../ir/attributes';
 import { toNumber } from '../../ir/int64';
 import type { GradContext } from '../rule';
+import { elementCount } from '../../tensor/values';
 
 export interface WindowGeometry {
   kernel: number[];
@@ -151,7 +152,7 @@ export function spreadWindows(ctx: GradContext, windowValues: string, weights: s
 /** Conv weights W [B, A/group, kernel…] as those of its transpose at stride 1: [A, B/group, kernel…], each kernel reversed along every axis. */
 function flippedWeights(ctx: GradContext, weights: string, weightDims: number[], group: number): string {
   const [outChannels, channelsPerGroup, ...kernel] = weightDims;
-  const kernelSize = kernel.reduce((a, b) => a * b, 1);
+  const kernelSize = elementCount(kernel);
   const grouped = ctx.op('Reshape', [weights, ctx.ints([group, outChannels / group, channelsPerGroup, kernelSize], 'grouped_kernel')]);
   // the flattened kernel read backwards is the kernel reversed along every axis
   const reversed = ctx.op('Gather', [grouped, ctx.ints([...Array(kernelSize).keys()].reverse(), 'reversed')], { axis: 3 });
@@ -173,10 +174,10 @@ function flippedWeights(ctx: GradContext, weights: string, weightDims: number[],
  */
 export function kernelGradient(ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, weightDims: number[]): string {
   const [outChannels, channelsPerGroup] = weightDims;
-  const positions = g.signal.reduce((a, b) => a * b, 1);
+  const positions = elementCount(g.signal);
   const channels = channelsPerGroup * group;
-  const windowCount = g.windows.reduce((a, b) => a * b, 1);
-  const kernelSize = g.kernel.reduce((a, b) => a * b, 1);
+  const windowCount = elementCount(g.windows);
+  const kernelSize = elementCount(g.kernel);
   // [N, A, …] → [A, positions, N], plus a zero row at index `positions` where windows reach the padding
   const batchLast = transpose2d(ctx, ctx.op('Reshape', [signal, ctx.ints([0, -1], 'per_sample')]));
   const rows = ctx.op('Reshape', [batchLast, ctx.ints([channels, positions, -1], 'rows_shape')]);
@@ -210,7 +211,7 @@ function transpose2d(ctx: GradContext, matrix: string): string {
  * o's window reads at k; the padding reads position `prod(signal)` (a zero row appended there).
  */
 function windowIndices(g: WindowGeometry): number[] {
-  const positions = g.signal.reduce((a, b) => a * b, 1);
+  const positions = elementCount(g.signal);
   const offsets = rowMajor(g.kernel);
   const windows = rowMajor(g.windows);
   const indices: number[] = [];
