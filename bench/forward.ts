@@ -5,9 +5,7 @@
  *   node dist/bench/forward.js MODEL DATA.npy
  */
 import * as fs from 'node:fs';
-import { createSession, inputSpecs, loadModelFile, nodeRuntime, runSession } from '../src/node';
-import { readSampleData } from '../src/data/sample-data';
-import { assignInputs, batchRows, inputTensor } from '../src/data/batch';
+import { assignInputs, batchRows, inputSpecs, inputTensor, loadModelFile, nodeRuntime, readSampleData, runModel } from '../src/node';
 
 async function main(): Promise<void> {
   const [modelFile, dataFile] = process.argv.slice(2);
@@ -15,8 +13,7 @@ async function main(): Promise<void> {
   const { model } = loadModelFile(modelFile);
   const inputs = assignInputs(inputSpecs(model), [{ source: dataFile, arrays: readSampleData(fs.readFileSync(dataFile), dataFile) }]);
   const feeds = Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, batchRows(input))]));
-  const session = await createSession(runtime, fs.readFileSync(modelFile));
-  await runSession(session, feeds);
+  await runModel(runtime, model, feeds);
 }
 
 main().catch((e) => {

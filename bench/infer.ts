@@ -6,7 +6,9 @@
  *   node dist/bench/infer.js MODEL --runs 50 --warmup 5 [--opt all|disabled] [--out FILE]
  */
 import * as fs from 'node:fs';
-import { createSession, nodeRuntime } from '../src/node';
+import { inputSpecs, loadModelFile, nodeRuntime, Session } from '../src/node';
+import { concreteDims } from '../src/ir/inputs';
+import { elementCount } from '../src/tensor/values';
 
 function arg(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(name);
@@ -37,12 +39,13 @@ async function main(): Promise<void> {
   const runtime = nodeRuntime();
 
   const t0 = performance.now();
-  const session = await createSession(runtime, model, 'cpu', { graphOptimizationLevel: opt });
+  const loaded = loadModelFile(model).model;
+  const session = await Session.open(runtime, loaded, { options: { graphOptimizationLevel: opt } });
   const createMs = performance.now() - t0;
 
-  const meta = session.inputMetadata[0] as { name: string; isTensor: boolean; shape?: (number | string)[] };
-  const dims = (meta.shape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
-  const feeds = { [session.inputNames[0]]: new runtime.Tensor('float32', seededInput(dims.reduce((a, b) => a * b, 1), 7), dims) };
+  const [input] = inputSpecs(loaded);
+  const dims = concreteDims(input);
+  const feeds = { [input.name]: new runtime.Tensor('float32', seededInput(elementCount(dims), 7), dims) };
 
   let result = await session.run(feeds);
   for (let i = 1; i < warmup; i++) result = await session.run(feeds);

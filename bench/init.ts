@@ -22,7 +22,7 @@ import { DataType } from '../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
 import { floatTensor } from '../src/tensor/values';
-import { seededRandom } from '../src/runtime/feeds';
+import { seededRandom } from '../src/tensor/random';
 import { saveModelFile } from '../src/node/model-file';
 import { runProcess } from './process';
 

@@ -27,7 +27,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-common';
-import { assignInputs, convert, createSession, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, runSession, saveModel, type NdArray, type Runtime } from '../src/node';
+import { assignInputs, convert, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, withSession, type NdArray, type Runtime } from '../src/node';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { DataType } from '../src/onnx/enums';
 import { makeNode } from '../src/ir/make';
@@ -178,15 +178,15 @@ async function measureForward(o: Options): Promise<{ forwardMs: number }> {
   const model = cnn('wn');
   const data = readFashionMnist(o.data, model);
   const runtime = nodeRuntime();
-  const session = await createSession(runtime, saveModel(model), 'cpu', THREADS);
   const times: number[] = [];
-  for (let run = 0; run < o.warmup + o.steps; run++) {
-    const feeds = { [data.images.spec.name]: inputTensor(runtime, data.images, stepRows(run, data.labels.shape[0])) };
-    const started = performance.now();
-    await runSession(session, feeds);
-    if (run >= o.warmup) times.push(performance.now() - started);
-  }
-  await session.release();
+  await withSession(runtime, model, { options: THREADS }, async (session) => {
+    for (let run = 0; run < o.warmup + o.steps; run++) {
+      const feeds = { [data.images.spec.name]: inputTensor(runtime, data.images, stepRows(run, data.labels.shape[0])) };
+      const started = performance.now();
+      await session.run(feeds);
+      if (run >= o.warmup) times.push(performance.now() - started);
+    }
+  });
   return { forwardMs: median(times) };
 }
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { DataType } from '../src/onnx/enums';
 import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
 import { floatTensor, int64Tensor } from '../src/tensor/values';
-import { seededRandom } from '../src/runtime/feeds';
+import { seededRandom } from '../src/tensor/random';
 import { saveModelFile } from '../src/node/model-file';
 import type { TensorProto } from '../src/onnx/proto';
 

@@ -5,3 +5,11 @@ export class WnError extends Error {
     this.name = 'WnError';
   }
 }
+
+/**
+ * Names a library option in a message or report (`freeze`): the core speaks the library's
+ * language, and the command line shows its own flag there instead (src/cli/flags.ts).
+ */
+export function option(name: string): string {
+  return `\`${name}\``;
+}

@@ -5,7 +5,7 @@ export { nodeRuntime } from './node/runtime';
 
 import type * as ort from 'onnxruntime-common';
 import type { Model } from './ir/model';
-import { dataDependentInit as initWith, type DataInitOptions } from './runtime/data-init';
+import { dataDependentInit as initWith, type DataInitOptions } from './train/data-init';
 import { nodeRuntime } from './node/runtime';
 
 /** Data-dependent init with onnxruntime-node unless another runtime is given. */

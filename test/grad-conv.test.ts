@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { DataType } from '../src/onnx/enums';
 import { makeNode } from '../src/ir/make';
 import type { AttributeValue } from '../src/ir/attributes';
-import { seededRandom } from '../src/runtime/feeds';
+import { seededRandom } from '../src/tensor/random';
 import { gradCheck } from './helpers/gradcheck';
 
 type Attributes = Record<string, AttributeValue | { float: number }>;

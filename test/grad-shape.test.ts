@@ -7,7 +7,8 @@ import { int64Tensor as ints } from '../src/tensor/values';
 import { createTensorProto } from '../src/onnx/codec';
 import { buildBackward } from '../src/autodiff/backward';
 import { probeValueTypes } from '../src/runtime/value-probe';
-import { seededRandom, toTensor } from '../src/runtime/feeds';
+import { seededRandom } from '../src/tensor/random';
+import { toTensor } from '../src/runtime/tensors';
 import { gradCheck } from './helpers/gradcheck';
 import { assertClose, run, runtime } from './support';
 

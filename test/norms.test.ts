@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { featureNorms, scaleFeatures, type FloatStorage } from '../src/tensor/norms';
-import { seededRandom } from '../src/runtime/feeds';
+import { seededRandom } from '../src/tensor/random';
 
 /** Feature index of each element, by definition: kept-axis indices in row-major order. */
 function featureIndex(shape: number[], kept: number[], flat: number): number {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-common';
 import { inputSpecs, loadModelFile, saveModel, saveModelFile } from '../src/node';
-import { inputTensor } from '../src/data/batch';
+import { inputTensor } from '../src/runtime/tensors';
 import type { Model } from '../src/ir/model';
 import { readNpySeries } from './helpers/npy';
 import { assertModelMatches, runtime, type Tolerance } from './helpers/ort';

@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataType } from '../src/onnx/enums';
 import { readSampleData } from '../src/data/sample-data';
-import { assignInputs, batchRows, inputTensor, type SampleSource } from '../src/data/batch';
-import type { InputSpec } from '../src/runtime/feeds';
+import { assignInputs, batchRows, type SampleSource } from '../src/data/batch';
+import { inputTensor } from '../src/runtime/tensors';
+import type { InputSpec } from '../src/ir/inputs';
 import { runtime } from './support';
 
 const DATA = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'data');
@@ -96,8 +97,8 @@ describe('sample data', () => {
     it('more rows than the data has', () => {
       assert.throws(() => feed(spec('x', DataType.FLOAT, [null, 4]), x(), 7), /7 rows are needed for input "x", the data has 6/);
     });
-    it('a fixed batch size that --batch-size contradicts', () => {
-      assert.throws(() => feed(spec('x', DataType.FLOAT, [2, 4]), x(), 3), /fixed batch size of 2, --batch-size asks for 3/);
+    it('a fixed batch size that `batchSize` contradicts', () => {
+      assert.throws(() => feed(spec('x', DataType.FLOAT, [2, 4]), x(), 3), /fixed batch size of 2, `batchSize` asks for 3/);
     });
     it('NaN in the data names the row', () => {
       const source = x();

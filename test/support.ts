@@ -3,19 +3,20 @@ import * as assert from 'node:assert/strict';
 import type * as ort from 'onnxruntime-common';
 import { DataType } from '../src/onnx/enums';
 import type { TensorProto } from '../src/onnx/proto';
-import type { Model } from '../src/ir/model';
-import { seededRandom, inputSpecs, randomFeeds } from '../src/runtime/feeds';
-import { floatTensor, readFloats } from '../src/tensor/values';
-import { createSession, runSession, type ExecutionProvider } from '../src/runtime/session';
+import { loadModel, saveModel, type Model } from '../src/ir/model';
+import { inputSpecs } from '../src/ir/inputs';
+import { seededRandom } from '../src/tensor/random';
+import { compareValues } from '../src/tensor/compare';
+import { elementCount, floatTensor, readFloats } from '../src/tensor/values';
+import { randomFeeds } from '../src/runtime/tensors';
+import { runModel, type ExecutionProvider } from '../src/runtime/session';
 import { nodeRuntime } from '../src/node/runtime';
-import { loadModel, saveModel } from '../src/index';
 
 export const runtime = nodeRuntime();
 
 export function randomTensor(name: string, dims: number[], seed: number, type = DataType.FLOAT, scale = 0.5): TensorProto {
   const random = seededRandom(seed);
-  const count = dims.reduce((n, d) => n * d, 1);
-  return floatTensor(name, type, dims, Float64Array.from({ length: count }, () => (random() * 2 - 1) * scale));
+  return floatTensor(name, type, dims, Float64Array.from({ length: elementCount(dims) }, () => (random() * 2 - 1) * scale));
 }
 
 /** A deep copy through bytes: what a file round trip gives. */
@@ -23,9 +24,8 @@ export function copyModel(model: Model): Model {
   return loadModel(saveModel(model));
 }
 
-export async function run(model: Model, feeds: Record<string, ort.Tensor>, ep: ExecutionProvider = 'cpu'): Promise<Record<string, ort.Tensor>> {
-  const session = await createSession(runtime, saveModel(model), ep);
-  return runSession(session, feeds);
+export function run(model: Model, feeds: Record<string, ort.Tensor>, ep: ExecutionProvider = 'cpu'): Promise<Record<string, ort.Tensor>> {
+  return runModel(runtime, model, feeds, { ep });
 }
 
 export function feedsFor(model: Model, seed = 1, dims: Record<string, number> = {}): Record<string, ort.Tensor> {
@@ -35,12 +35,8 @@ export function feedsFor(model: Model, seed = 1, dims: Record<string, number> = 
 /** |a - b| <= atol + rtol·|b| elementwise, with the worst element in the message. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-4, atol = 1e-5, what = 'values'): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const [a, e] = [Number(actual[i]), Number(expected[i])];
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
-      assert.fail(`${what}[${i}]: ${a} vs expected ${e} (rtol ${rtol}, atol ${atol})`);
-    }
-  }
+  const c = compareValues(actual, expected, { rtol, atol });
+  if (!c.close) assert.fail(`${what}[${c.worst}]: ${actual[c.worst]} vs expected ${expected[c.worst]} (${c.bad} outside rtol ${rtol}, atol ${atol})`);
 }
 
 export async function assertSameOutputs(a: Model, b: Model, feeds: Record<string, ort.Tensor>, rtol = 1e-4, atol = 1e-5, ep: ExecutionProvider = 'cpu'): Promise<void> {

@@ -11,9 +11,8 @@ import * as path from 'node:path';
 import { gunzipSync } from 'fflate';
 import { dump } from 'npyjs';
 import { loadModelFile } from '../src/node/model-file';
-import { runSession, createSession } from '../src/runtime/session';
+import { withSession } from '../src/runtime/session';
 import { readFloats } from '../src/tensor/values';
-import { saveModel } from '../src/index';
 import { opTypes, runtime } from './support';
 import { assertOneLineError, cli, root, webgpuEnv } from './helpers/cli';
 
@@ -27,20 +26,22 @@ function idx(name: string, headerBytes: number): Uint8Array {
 /** Test-set accuracy of a model in ONNX Runtime, computed here from its logits. */
 async function accuracy(modelFile: string): Promise<number> {
   const model = loadModelFile(modelFile).model;
-  const session = await createSession(runtime, saveModel(model));
   const images = idx('t10k-images-idx3-ubyte.gz', 16);
   const labels = idx('t10k-labels-idx1-ubyte.gz', 8);
   let correct = 0;
   const batch = 1000;
-  for (let start = 0; start < labels.length; start += batch) {
-    const x = Float32Array.from(images.subarray(start * 784, (start + batch) * 784));
-    const logits = (await runSession(session, { [model.graph.inputs[0].name!]: new runtime.Tensor('float32', x, [batch, 1, 28, 28]) }))[model.graph.outputs[0].name!].data as Float32Array;
-    for (let r = 0; r < batch; r++) {
-      let best = 0;
-      for (let c = 1; c < 10; c++) if (logits[r * 10 + c] > logits[r * 10 + best]) best = c;
-      if (best === labels[start + r]) correct++;
+  await withSession(runtime, model, {}, async (session) => {
+    for (let start = 0; start < labels.length; start += batch) {
+      const x = Float32Array.from(images.subarray(start * 784, (start + batch) * 784));
+      const feeds = { [model.graph.inputs[0].name!]: new runtime.Tensor('float32', x, [batch, 1, 28, 28]) };
+      const logits = (await session.run(feeds))[model.graph.outputs[0].name!].data as Float32Array;
+      for (let r = 0; r < batch; r++) {
+        let best = 0;
+        for (let c = 1; c < 10; c++) if (logits[r * 10 + c] > logits[r * 10 + best]) best = c;
+        if (best === labels[start + r]) correct++;
+      }
     }
-  }
+  });
   return correct / labels.length;
 }
 
@@ -145,7 +146,7 @@ describe('wn-onnx train', () => {
       assertOneLineError(cli(['train', mlp, '--data', x, '--labels', y, '--resume', dir, '-o', out()]), /no checkpoint there/);
     });
     it('a loss output that does not exist', () => {
-      assertOneLineError(cli(['train', mlp, '--data', x, '--labels', y, '--output', 'nope', '-o', out()]), /--output nope: the model has no such value/);
+      assertOneLineError(cli(['train', mlp, '--data', x, '--labels', y, '--loss-output', 'nope', '-o', out()]), /--loss-output "nope": the model has no such value/);
     });
   });
 

@@ -20,7 +20,8 @@ import type { OptimizerOptions } from '../src/train/optimizer';
 import { Trainer, type StepSettings } from '../src/train/trainer';
 import { convert } from '../transforms/weight-norm';
 import { fold } from '../transforms/fold';
-import { closeness, runtime, type Tolerance } from './helpers/ort';
+import { runtime, type Tolerance } from './helpers/ort';
+import { compareValues } from '../src/tensor/compare';
 import { readNpy } from './helpers/npy';
 import { opTypes, run } from './support';
 
@@ -78,7 +79,7 @@ function targetTensor(loss: LossKind, target: NdArray, classes: number): ort.Ten
 
 function assertNear(what: string, actual: ArrayLike<number>, expected: NdArray, tolerance: Tolerance): void {
   assert.equal(actual.length, expected.data.length, `${what}: ${actual.length} values, PyTorch has ${expected.data.length}`);
-  const c = closeness(actual, expected.data, tolerance);
+  const c = compareValues(actual, expected.data, tolerance);
   assert.equal(c.bad, 0, `${what}: ${c.bad} of ${actual.length} values differ from PyTorch beyond rtol ${tolerance.rtol} / atol ${tolerance.atol}`
     + ` (max abs ${c.maxAbs.toExponential(2)}; worst at ${c.worst}: ${actual[c.worst]} vs ${Number(expected.data[c.worst])})`);
 }

@@ -13,15 +13,15 @@ import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
 import type { Model } from '../src/ir/model';
 import { convert } from '../transforms/weight-norm';
 import { fold } from '../transforms/fold';
-import { compileTrainingGraph, type TrainingGraph } from '../transforms/training-step';
+import { compileTrainingGraph, type TrainingGraph } from '../src/train/step-graph';
 import { probeValueTypes } from '../src/runtime/value-probe';
-import { seededRandom, toTensor } from '../src/runtime/feeds';
-import { createSession, runSession } from '../src/runtime/session';
+import { seededRandom } from '../src/tensor/random';
+import { toTensor } from '../src/runtime/tensors';
+import { runModel, withSession } from '../src/runtime/session';
 import { loadModelFile } from '../src/node/model-file';
-import { readFloats, floatTensor, int64Tensor } from '../src/tensor/values';
+import { elementCount, readFloats, floatTensor, int64Tensor } from '../src/tensor/values';
 import { Trainer } from '../src/train/trainer';
 import { scheduledSettings } from '../src/train/fit';
-import { saveModel } from '../src/index';
 import { randomTensor, runtime } from './support';
 
 const F = DataType.FLOAT;
@@ -49,8 +49,7 @@ async function compile(model: Model, batch: Record<string, ort.Tensor>, options:
  */
 async function checkStepGradients(model: Model, batch: Record<string, ort.Tensor>, target: ort.Tensor, options: Partial<Parameters<typeof compileTrainingGraph>[1]> = {}, masks: Record<string, ort.Tensor> = {}): Promise<TrainingGraph> {
   const graph = await compile(model, batch, options);
-  const session = await createSession(runtime, saveModel(graph.model));
-  const params = new Map(graph.carried.map((c) => [c.input, c.initializer ? Float32Array.from(readFloats(model.graph.initializer(c.initializer)!)) : new Float32Array(c.dims.reduce((a, b) => a * b, 1))]));
+  const params = new Map(graph.carried.map((c) => [c.input, c.initializer ? Float32Array.from(readFloats(model.graph.initializer(c.initializer)!)) : new Float32Array(elementCount(c.dims))]));
   const feeds = (lr: number, name?: string, at?: number, delta?: number) => {
     const f: Record<string, ort.Tensor> = { ...batch, ...masks, [graph.target]: target, [graph.scalars.stepSize]: new runtime.Tensor('float32', Float32Array.of(lr), []) };
     for (const c of graph.carried) {
@@ -60,25 +59,26 @@ async function checkStepGradients(model: Model, batch: Record<string, ort.Tensor
     }
     return f;
   };
-  const stepped = await runSession(session, feeds(1));
-  const loss = async (name: string, at: number, delta: number) => Number((await runSession(session, feeds(0, name, at, delta)))[graph.loss].data[0]);
-  const random = seededRandom(11);
-  for (const c of graph.carried.filter((p) => graph.parameters.includes(p.input))) {
-    const before = params.get(c.input)!;
-    const after = stepped[c.output].data as Float32Array;
-    const probes = Array.from({ length: Math.min(6, before.length) }, () => Math.floor(random() * before.length));
-    // float32 (ONNX Runtime's Conv has no float64 kernel); a step small enough that few ReLU/MaxPool
-    // kinks fall inside it, a tolerance that still fails any wrong rule (wrong terms are O(gradient))
-    const h = 3e-3;
-    const numeric: number[] = [];
-    for (const at of probes) numeric.push(((await loss(c.input, at, h)) - (await loss(c.input, at, -h))) / (2 * h));
-    const scale = Math.max(1e-3, ...numeric.map(Math.abs));
-    probes.forEach((at, k) => {
-      const analytic = before[at] - after[at];
-      assert.ok(Math.abs(analytic - numeric[k]) <= 5e-2 * scale, `∂loss/∂${c.input}[${at}]: step graph ${analytic}, finite differences ${numeric[k]}`);
-    });
-  }
-  await session.release();
+  await withSession(runtime, graph.model, {}, async (session) => {
+    const stepped = await session.run(feeds(1));
+    const loss = async (name: string, at: number, delta: number) => Number((await session.run(feeds(0, name, at, delta)))[graph.loss].data[0]);
+    const random = seededRandom(11);
+    for (const c of graph.carried.filter((p) => graph.parameters.includes(p.input))) {
+      const before = params.get(c.input)!;
+      const after = stepped[c.output].data as Float32Array;
+      const probes = Array.from({ length: Math.min(6, before.length) }, () => Math.floor(random() * before.length));
+      // float32 (ONNX Runtime's Conv has no float64 kernel); a step small enough that few ReLU/MaxPool
+      // kinks fall inside it, a tolerance that still fails any wrong rule (wrong terms are O(gradient))
+      const h = 3e-3;
+      const numeric: number[] = [];
+      for (const at of probes) numeric.push(((await loss(c.input, at, h)) - (await loss(c.input, at, -h))) / (2 * h));
+      const scale = Math.max(1e-3, ...numeric.map(Math.abs));
+      probes.forEach((at, k) => {
+        const analytic = before[at] - after[at];
+        assert.ok(Math.abs(analytic - numeric[k]) <= 5e-2 * scale, `∂loss/∂${c.input}[${at}]: step graph ${analytic}, finite differences ${numeric[k]}`);
+      });
+    }
+  });
   return graph;
 }
 
@@ -131,11 +131,10 @@ describe('training step graph', () => {
     const x = uniform([6, 2, 8, 8], 2);
     const graph = await compile(model, { x });
     const trimmed = makeModel({ opset: 15, inputs: model.graph.inputs, outputs: [tensorInfo('c1', F, [6, 4, 8, 8])], nodes: [model.graph.nodes[0]], initializers: [...model.graph.initializers] });
-    const c1 = (await runSession(await createSession(runtime, saveModel(trimmed)), { x }))['c1'].data as Float32Array;
-    const session = await createSession(runtime, saveModel(graph.model));
+    const c1 = (await runModel(runtime, trimmed, { x }))['c1'].data as Float32Array;
     const feeds: Record<string, ort.Tensor> = { x, [graph.target]: oneHot([0, 1, 2, 0, 1, 2], 3), [graph.scalars.stepSize]: new runtime.Tensor('float32', Float32Array.of(0), []), [graph.dropoutMasks[0].input]: new runtime.Tensor('float32', new Float32Array(30).fill(1), [6, 5]) };
     for (const c of graph.carried) feeds[c.input] = new runtime.Tensor('float32', Float32Array.from(readFloats(model.graph.initializer(c.initializer!)!)), c.dims);
-    const out = await runSession(session, feeds);
+    const out = await runModel(runtime, graph.model, feeds);
     const n = 6 * 64;
     const runningMean = [0.1, -0.2, 0, 0.3];
     const runningVar = [1, 2, 0.5, 1.5];
@@ -163,10 +162,9 @@ describe('training step graph', () => {
     // closed form: ∇g = ∇W·v/‖v‖ and ∇v = (g/‖v‖)∇W − (g∇g/‖v‖²)v, with ∇W from the plain model
     const gradsOf = async (model: Model) => {
       const graph = await compile(model, batch);
-      const session = await createSession(runtime, saveModel(graph.model));
       const feeds: Record<string, ort.Tensor> = { ...batch, [graph.target]: target, [graph.scalars.stepSize]: new runtime.Tensor('float32', Float32Array.of(1), []) };
       for (const c of graph.carried) feeds[c.input] = new runtime.Tensor('float32', Float32Array.from(readFloats(model.graph.initializer(c.input)!)), c.dims);
-      const out = await runSession(session, feeds);
+      const out = await runModel(runtime, graph.model, feeds);
       return new Map(graph.carried.map((c) => [c.input, Float64Array.from(feeds[c.input].data as Float32Array, (p, i) => p - Number(out[c.output].data[i]))]));
     };
     const plainGrads = await gradsOf(plain);

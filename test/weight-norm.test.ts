@@ -264,7 +264,7 @@ describe('convert and fold, per layer kind', () => {
     assert.deepEqual(report.skipped.map((s) => [s.node, s.reason]), [
       ['dec', 'op type not selected'],
       ['dynamic', 'weight "dyn" is a graph input, not a constant'],
-      ['head', 'excluded by --exclude ^head'],
+      ['head', 'excluded by `exclude` ^head'],
     ]);
     const again = convert(model, { include: /enc/ }).report;
     assert.deepEqual(again.converted, []);

@@ -15,8 +15,7 @@
 import { DataType } from '../src/onnx/enums';
 import type { TensorProto } from '../src/onnx/proto';
 import { withoutFields } from '../src/onnx/codec';
-import { tensorValueInfo } from '../src/ir/graph';
-import type { Model } from '../src/ir/model';
+import { initializerInfo, type Model } from '../src/ir/model';
 import { featureNorms, scaleFeatures } from '../src/tensor/norms';
 import { elementCount, floatStorage, floatsToRaw, readFloats, tensorDims } from '../src/tensor/values';
 import { gShape, weightNormGroups, type WeightNormSpec } from '../src/wn/spec';
@@ -80,7 +79,7 @@ export function fold(model: Model): { model: Model; report: FoldReport } {
       graph.removeInitializer(name);
       removedInputs.add(name);
     }
-    if (vInput >= 0) graph.replaceGraphInput(spec.v, [tensorValueInfo(spec.weight, weight.data_type ?? 0, tensorDims(weight))]);
+    if (vInput >= 0) graph.replaceGraphInput(spec.v, [initializerInfo(weight)]);
     graph.removeGraphInputs(removedInputs);
     report.folded.push({ weight: spec.weight, g: spec.g, v: spec.v, shape: tensorDims(weight) });
   }

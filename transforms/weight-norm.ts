@@ -15,13 +15,14 @@
 import { DataType, dataTypeName, FLOAT_TYPES } from '../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { withoutFields } from '../src/onnx/codec';
-import { isDefaultDomain, tensorValueInfo } from '../src/ir/graph';
-import type { Model } from '../src/ir/model';
+import { isDefaultDomain } from '../src/ir/graph';
+import { initializerInfo, type Model } from '../src/ir/model';
 import { Builder } from '../src/ir/builder';
 import { featureNorms } from '../src/tensor/norms';
 import { floatStorage, floatTensor, tensorDims } from '../src/tensor/values';
 import { sourceLayout, traceWeight, WEIGHT_NORM_OPS, weightSlots, type WeightLayout } from '../src/wn/layers';
 import { DEFAULT_EPS, gShape, specDocString, type WeightNormSpec } from '../src/wn/spec';
+import { option } from '../src/errors';
 
 export interface ConvertOptions {
   /** Op types to convert (default: all of WEIGHT_NORM_OPS). */
@@ -59,8 +60,8 @@ interface Candidate {
 
 function selected(options: ConvertOptions, node: NodeProto, weight: string): string | undefined {
   const names = [node.name ?? '', weight];
-  if (options.include && !names.some((n) => options.include!.test(n))) return `not matched by --include ${options.include.source}`;
-  if (options.exclude && names.some((n) => options.exclude!.test(n))) return `excluded by --exclude ${options.exclude.source}`;
+  if (options.include && !names.some((n) => options.include!.test(n))) return `not matched by ${option('include')} ${options.include.source}`;
+  if (options.exclude && names.some((n) => options.exclude!.test(n))) return `excluded by ${option('exclude')} ${options.exclude.source}`;
   return undefined;
 }
 
@@ -114,10 +115,6 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
   return { model, report };
 }
 
-function initializerInfo(t: TensorProto) {
-  return tensorValueInfo(t.name ?? '', t.data_type ?? 0, tensorDims(t));
-}
-
 /** Replaces one initializer W by g and v, and inserts the nodes that compute W from them. */
 function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps: number, position: number): { spec: WeightNormSpec; inserted: number } {
   const graph = model.graph;
@@ -155,8 +152,7 @@ function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps
 
   graph.replaceInitializer(weight, [g, v]);
   graph.replaceGraphInput(weight, [g, v].map(initializerInfo));
-  for (const constant of b.initializers) graph.addInitializer(constant);
-  if (model.initializersAreInputs) graph.appendGraphInputs(b.initializers.map(initializerInfo));
+  model.addInitializers(b.initializers);
   graph.insertNodes(b.nodes, position);
   return { spec, inserted: b.nodes.length };
 }

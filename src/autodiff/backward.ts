@@ -12,10 +12,10 @@ import { FLOAT_TYPES } from '../onnx/enums';
 import type { Model } from '../ir/model';
 import { Builder } from '../ir/builder';
 import { isDefaultDomain } from '../ir/graph';
-import { WnError } from '../errors';
+import { option, WnError } from '../errors';
 import { GradContext } from './rule';
 import { differentiableOps, gradientRule } from './registry';
-import type { ValueTypes } from './value-types';
+import type { ValueTypes } from '../ir/value-types';
 
 export interface BackwardOptions {
   /** Value name → name of its gradient (already computed by the caller). */
@@ -74,7 +74,7 @@ export function buildBackward(model: Model, { seeds, wrt, types }: BackwardOptio
     const rule = isDefaultDomain(node) ? gradientRule(node.op_type ?? '') : undefined;
     if (!rule) {
       const op = isDefaultDomain(node) ? node.op_type : `${node.domain}::${node.op_type}`;
-      throw new WnError(`no gradient rule for op ${op} (node "${node.name || node.output?.[0]}"), which lies between the trainable parameters and the loss; freeze the parameters before it with --freeze, or use ops that have rules: ${differentiableOps().join(', ')}`);
+      throw new WnError(`no gradient rule for op ${op} (node "${node.name || node.output?.[0]}"), which lies between the trainable parameters and the loss; freeze the parameters before it with ${option('freeze')}, or use ops that have rules: ${differentiableOps().join(', ')}`);
     }
     const addOutput = (index: number, name: string) => {
       const output = [...(node.output ?? [])];

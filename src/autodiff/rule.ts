@@ -8,7 +8,7 @@ import { DataType, dataTypeName } from '../onnx/enums';
 import type { AttributeValue } from '../ir/attributes';
 import type { Builder } from '../ir/builder';
 import { WnError } from '../errors';
-import type { ValueTypes } from './value-types';
+import type { ValueTypes } from '../ir/value-types';
 
 export interface GradientRule {
   /** The op types (default domain) this rule differentiates. */

@@ -3,8 +3,10 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { WnError } from '../errors';
 import { saveModelFile, type LoadedModel } from '../node/model-file';
 import { EXECUTION_PROVIDERS } from '../runtime/session';
+import { withFlags } from './flags';
 
-export const log = (line: string) => process.stderr.write(`${line}\n`);
+/** A line on standard error, with the core's option names shown as flags. */
+export const log = (line: string) => process.stderr.write(`${withFlags(line)}\n`);
 
 export function number(name: string) {
   return (value: string) => {
@@ -36,14 +38,20 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 export const epOption = () => new Option('--ep <provider>', 'execution provider').choices(EXECUTION_PROVIDERS as string[]).default('cpu');
 
-export interface WriteFlags { output: string; inPlace?: boolean; externalThreshold?: number; fsync?: boolean }
+/** `-o/--output FILE`: where a command writes its model (the same spelling on every command). */
+export const outputOption = (what = 'output model') => new Option('-o, --output <file>', `${what} ("-" for standard output)`);
 
+export const fsyncOption = () => new Option('--fsync', 'flush the output to disk before renaming it into place (survives a power loss; slower)');
+
+export interface WriteFlags { output?: string; inPlace?: boolean; externalThreshold?: number; fsync?: boolean }
+
+/** The output flags of the commands that rewrite a model. */
 export function outputOptions(cmd: Command): Command {
   return cmd
-    .option('-o, --output <file>', 'output model ("-" for standard output)')
+    .addOption(outputOption())
     .option('--in-place', 'write over the input model (and its external data)')
     .option('--external-threshold <bytes>', 'store tensors of at least this many bytes in external data (default: keep the input\'s layout)', number('--external-threshold'))
-    .option('--fsync', 'flush the output to disk before renaming it into place (survives a power loss; slower)');
+    .addOption(fsyncOption());
 }
 
 export function outputTarget(input: string, flags: WriteFlags): string {
@@ -64,4 +72,3 @@ export function save(loaded: LoadedModel, input: string, flags: WriteFlags): voi
     fsync: flags.fsync,
   });
 }
-

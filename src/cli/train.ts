@@ -8,8 +8,9 @@ import { nodeRuntime } from '../node/runtime';
 import { readDataItems } from '../node/sample-data';
 import { readCheckpoint, writeCheckpoint } from '../node/checkpoint';
 import { checkPlotFile, writePlot } from '../node/plot';
-import { assignInputs, inputTensor, type InputArray } from '../data/batch';
-import { inputSpecs } from '../runtime/feeds';
+import { assignInputs, type InputArray } from '../data/batch';
+import { inputSpecs } from '../ir/inputs';
+import { inputTensor } from '../runtime/tensors';
 import type { ExecutionProvider } from '../runtime/session';
 import { Trainer } from '../train/trainer';
 import { checkTargets, fit, SCHEDULES, TrainingDiverged, type Dataset, type EpochSummary, type Schedule } from '../train/fit';
@@ -17,11 +18,11 @@ import { LOSSES, type LossKind } from '../train/loss';
 import { OPTIMIZERS, type OptimizerKind } from '../train/optimizer';
 import { changedSettings, type Progress } from '../train/checkpoint';
 import type { Model } from '../ir/model';
-import { collect, epOption, log, number, positiveInteger, regex } from './options';
+import { collect, epOption, fsyncOption, log, number, outputOption, positiveInteger, regex } from './options';
 import { elementCount } from '../tensor/values';
 
 interface TrainFlags {
-  data: string[]; labels: string; out: string; loss: LossKind; output?: string; optimizer: OptimizerKind;
+  data: string[]; labels: string; output: string; loss: LossKind; lossOutput?: string; optimizer: OptimizerKind;
   lr?: number; momentum: number; nesterov?: boolean; weightDecay: number; beta1: number; schedule: Schedule;
   batchSize: number; epochs: number; shuffle: boolean; seed: number; ep: ExecutionProvider; freeze?: RegExp;
   valData?: string[]; valLabels?: string; checkpoint?: string; resume?: string; plot?: string; fsync?: boolean;
@@ -35,9 +36,9 @@ export function trainCommand(program: Command): void {
     .argument('<model>', 'model to train (weight-normalized or plain)')
     .requiredOption('--data <[input=]file>', 'training inputs (.npy, .npz, IDX, .pb); repeat as input=file for several inputs', collect)
     .requiredOption('--labels <file>', 'targets: integer class labels for cross-entropy, values of the output\'s shape for mse')
-    .requiredOption('-o, --out <file>', 'where to write the trained model (same form as the input: a weight-normalized model stays so; `fold` it for inference)')
+    .addOption(outputOption('trained model: the same form as the input (a weight-normalized model stays so; `fold` it for inference)').makeOptionMandatory())
     .addOption(new Option('--loss <kind>', 'loss on the output').choices(LOSSES as string[]).default('cross-entropy'))
-    .option('--output <name>', 'model output the loss is on (default: the first)')
+    .option('--loss-output <name>', 'model output the loss is on (default: the first)')
     .addOption(new Option('--optimizer <kind>', 'optimizer').choices(OPTIMIZERS as string[]).default('adam'))
     .option('--lr <x>', `learning rate (default ${DEFAULT_LR.adam} for adam, ${DEFAULT_LR.sgd} for sgd)`, number('--lr'))
     .option('--momentum <x>', 'sgd momentum', number('--momentum'), 0)
@@ -55,14 +56,14 @@ export function trainCommand(program: Command): void {
     .option('--checkpoint <dir>', 'write a checkpoint after every epoch into this folder')
     .option('--resume <dir>', 'continue from the latest checkpoint in this folder (same settings; gives what the uninterrupted run gives)')
     .option('--plot <file>', 'write the loss/accuracy curves (.svg or .png)')
-    .option('--fsync', 'flush the output to disk before renaming it into place')
+    .addOption(fsyncOption())
     .addOption(epOption())
     .action(async (modelFile: string, flags: TrainFlags) => train(modelFile, flags));
 }
 
 function settingsOf(flags: TrainFlags, lr: number): Record<string, unknown> {
   return {
-    loss: flags.loss, output: flags.output ?? null, optimizer: flags.optimizer, lr, momentum: flags.momentum, nesterov: !!flags.nesterov,
+    loss: flags.loss, output: flags.lossOutput ?? null, optimizer: flags.optimizer, lr, momentum: flags.momentum, nesterov: !!flags.nesterov,
     weightDecay: flags.weightDecay, beta1: flags.beta1, schedule: flags.schedule, batchSize: flags.batchSize, shuffle: flags.shuffle,
     seed: flags.seed, freeze: flags.freeze?.source ?? null, ...(flags.schedule === 'paper' ? { epochs: flags.epochs } : {}),
   };
@@ -106,7 +107,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   }
 
   const trainer = await Trainer.create(loaded.model, probeBatches(runtime, data.inputs, flags.batchSize), {
-    runtime, ep: flags.ep, loss: flags.loss, output: flags.output, freeze: flags.freeze, seed: flags.seed,
+    runtime, ep: flags.ep, loss: flags.loss, output: flags.lossOutput, freeze: flags.freeze, seed: flags.seed,
     optimizer: { kind: flags.optimizer, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay },
   });
   checkTargets(trainer, data);
@@ -152,14 +153,14 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
     bar.stop();
     if (e instanceof TrainingDiverged) {
       const kept = checkpointDir && lastCheckpoint ? `; the last good checkpoint (epoch ${lastCheckpoint}) is in ${checkpointDir}` : '; no checkpoint was written (pass --checkpoint DIR to keep one per epoch)';
-      throw new WnError(`training stopped: ${e.message}${kept}; ${flags.out} was not written`);
+      throw new WnError(`training stopped: ${e.message}${kept}; ${flags.output} was not written`);
     }
     throw e;
   } finally {
     await trainer.release();
   }
-  saveModelFile(trainer.trainedModel(), flags.out, { inputFiles: loaded.files, fsync: flags.fsync });
-  log(`wrote ${flags.out}${flags.plot ? ` and ${flags.plot}` : ''}`);
+  saveModelFile(trainer.trainedModel(), flags.output, { inputFiles: loaded.files, fsync: flags.fsync });
+  log(`wrote ${flags.output}${flags.plot ? ` and ${flags.plot}` : ''}`);
 }
 
 function describeEpoch(s: EpochSummary, epochs: number): string {

@@ -3,6 +3,7 @@
  * (0, 0, element type, rank), the dims as big-endian int32, then big-endian values.
  */
 import { WnError } from '../errors';
+import { elementCount } from '../tensor/values';
 import type { NdArray } from './array';
 
 const IDX_TYPES: Record<number, { dtype: string; bytes: number; read: (v: DataView, at: number) => number }> = {
@@ -25,7 +26,7 @@ export function parseIdx(bytes: Uint8Array, source: string): NdArray {
   const header = 4 + 4 * rank;
   if (bytes.length < header) throw new WnError(`${source}: IDX header is truncated`);
   const shape = Array.from({ length: rank }, (_, i) => view.getInt32(4 + 4 * i));
-  const count = shape.reduce((n, d) => n * d, 1);
+  const count = elementCount(shape);
   if (bytes.length !== header + count * type.bytes) {
     throw new WnError(`${source}: IDX file has ${bytes.length - header} data bytes, its shape [${shape}] of ${type.dtype} needs ${count * type.bytes}`);
   }

@@ -2,7 +2,7 @@
 import Long from 'long';
 import { AttributeType } from '../onnx/enums';
 import type { AttributeProto, NodeProto, TensorProto } from '../onnx/proto';
-import { toNumber } from './int64';
+import { toNumber } from '../onnx/int64';
 
 export function attribute(node: NodeProto, name: string): AttributeProto | undefined {
   return node.attribute?.find((a) => a.name === name);

@@ -9,6 +9,9 @@ import { makeAttribute, type AttributeValue } from './attributes';
 import type { Graph } from './graph';
 import { floatTensor, int64Tensor } from '../tensor/values';
 
+/** Value names of a standardization (Builder.moments). */
+export interface Moments { mean: string; centered: string; squared: string; variance: string; varianceEps: string; std: string }
+
 export class Builder {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
@@ -80,6 +83,22 @@ export class Builder {
   atLeast(x: string, floor: number, type: DataType, role = 'floor'): string {
     if (this.opset >= 8) return this.op('Max', [x, this.constantScalar(`${role}_value`, type, floor)], {}, role);
     return this.op('Clip', [x], { min: { float: floor } }, role);
+  }
+
+  /**
+   * Standardization statistics of `x`: μ = mean(x), x − μ, the population variance
+   * mean((x − μ)²) and σ = sqrt(var + eps). `mean(value, role)` takes the mean over the batch
+   * axes in a shape that broadcasts against x. Shared by data-dependent init and batch norm in
+   * training mode; roles are `prefix` + mean, centered, squared, variance, variance_eps, std.
+   */
+  moments(x: string, mean: (value: string, role: string) => string, eps: number, type: DataType, prefix = ''): Moments {
+    const mu = mean(x, `${prefix}mean`);
+    const centered = this.op('Sub', [x, mu], {}, `${prefix}centered`);
+    const squared = this.op('Mul', [centered, centered], {}, `${prefix}squared`);
+    const variance = mean(squared, `${prefix}variance`);
+    const varianceEps = this.op('Add', [variance, this.constantScalar(`${prefix}eps`, type, eps)], {}, `${prefix}variance_eps`);
+    const std = this.op('Sqrt', [varianceEps], {}, `${prefix}std`);
+    return { mean: mu, centered, squared, variance, varianceEps, std };
   }
 
   cast(x: string, to: DataType, role = 'cast', output?: string): string {

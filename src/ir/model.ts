@@ -1,7 +1,10 @@
 /** A model: its ModelProto, the editable main graph, and opset facts. */
-import type { ModelProto } from '../onnx/proto';
-import { Graph } from './graph';
-import { toNumber } from './int64';
+import type { ModelProto, TensorProto } from '../onnx/proto';
+import { decodeModel, encodeModel } from '../onnx/codec';
+import { inlineAll } from '../onnx/external';
+import { tensorDims } from '../tensor/values';
+import { Graph, tensorValueInfo } from './graph';
+import { toNumber } from '../onnx/int64';
 import { WnError } from '../errors';
 
 /** Oldest default-domain opset handled: ONNX Runtime has no opset-6 Div/Mul (no broadcasting). */
@@ -37,4 +40,25 @@ export class Model {
 
   /** IR < 4: every initializer must also be listed as a graph input. */
   get initializersAreInputs(): boolean { return this.irVersion < 4; }
+
+  /** Adds initializers, listed as graph inputs too where the IR version requires that. */
+  addInitializers(tensors: readonly TensorProto[]): void {
+    for (const t of tensors) this.graph.addInitializer(t);
+    if (this.initializersAreInputs) this.graph.appendGraphInputs(tensors.map(initializerInfo));
+  }
+}
+
+/** The graph input entry of an initializer (its name, type and dims). */
+export function initializerInfo(t: TensorProto) {
+  return tensorValueInfo(t.name ?? '', t.data_type ?? 0, tensorDims(t));
+}
+
+/** Parses a model from bytes (external data: call resolveExternalData on model.proto). */
+export function loadModel(bytes: Uint8Array): Model {
+  return new Model(decodeModel(bytes));
+}
+
+/** Serializes a model with every tensor inline (a file's bytes: a download, a checkpoint). */
+export function saveModel(model: Model): Uint8Array {
+  return encodeModel(model.proto, inlineAll);
 }

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { decodeModel, encodeModelChunks } from '../onnx/codec';
 import { planExternalData, resolveExternalData, type SaveLayoutOptions } from '../onnx/external';
 import { Model } from '../ir/model';
-import { WnError } from '../errors';
+import { option, WnError } from '../errors';
+import { writeChunks, writeFilesAtomically } from './atomic';
 
 export interface LoadedModel {
   model: Model;
@@ -99,12 +100,6 @@ export interface SaveOptions extends SaveLayoutOptions {
   fsync?: boolean;
 }
 
-function writeChunks(fd: number, chunks: Uint8Array[]): void {
-  for (const chunk of chunks) {
-    for (let written = 0; written < chunk.length;) written += fs.writeSync(fd, chunk, written, chunk.length - written);
-  }
-}
-
 /** Writes a model ('-' = standard output) and its external data files. */
 export function saveModelFile(model: Model, file: string, options: SaveOptions = {}): void {
   const toStdout = file === '-';
@@ -114,7 +109,7 @@ export function saveModelFile(model: Model, file: string, options: SaveOptions =
     if (!fs.existsSync(folder)) throw new WnError(`cannot write "${file}": folder "${path.dirname(file)}" does not exist`);
     if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new WnError(`cannot write "${file}": it is a folder`);
     if (!options.inPlace && options.inputFiles?.has(target)) {
-      throw new WnError(`refusing to overwrite the input model "${file}": choose another output path or pass --in-place`);
+      throw new WnError(`refusing to overwrite the input model "${file}": choose another output path or pass ${option('inPlace')}`);
     }
   }
   const base = path.basename(target);
@@ -130,30 +125,11 @@ export function saveModelFile(model: Model, file: string, options: SaveOptions =
     writeChunks(1, chunks);
     return;
   }
-  const written: { temp: string; final: string }[] = [];
+  const files = [...layout.files].map(([location, fileChunks]) => ({ file: path.resolve(folder, location), chunks: fileChunks }));
   try {
-    for (const [location, fileChunks] of layout.files) written.push(writeTemp(path.resolve(folder, location), fileChunks, options.fsync));
-    written.push(writeTemp(target, chunks, options.fsync));
-    for (const { temp, final } of written) fs.renameSync(temp, final);
+    writeFilesAtomically([...files, { file: target, chunks }], { fsync: options.fsync });
   } catch (e) {
-    for (const { temp } of written) fs.rmSync(temp, { force: true });
     if (e instanceof WnError) throw e;
     throw new WnError(`cannot write "${file}": ${(e as Error).message}`);
   }
-}
-
-function writeTemp(final: string, chunks: Uint8Array[], fsync = false): { temp: string; final: string } {
-  fs.mkdirSync(path.dirname(final), { recursive: true });
-  const temp = `${final}.${process.pid}.tmp`;
-  const fd = fs.openSync(temp, 'w');
-  try {
-    writeChunks(fd, chunks);
-    if (fsync) fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  return { temp, final };
 }

@@ -5,14 +5,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WnError } from '../errors';
+import { option, WnError } from '../errors';
 import type { EpochSummary } from '../train/fit';
+import { writeFileAtomically } from './atomic';
 
 export const PLOT_FORMATS = ['.svg', '.png'];
 
 export function checkPlotFile(file: string): void {
-  if (!PLOT_FORMATS.includes(path.extname(file).toLowerCase())) throw new WnError(`--plot ${file}: choose a .svg or .png file name`);
-  if (!fs.existsSync(path.dirname(path.resolve(file)))) throw new WnError(`--plot ${file}: folder "${path.dirname(file)}" does not exist`);
+  if (!PLOT_FORMATS.includes(path.extname(file).toLowerCase())) throw new WnError(`${option('plot')} ${file}: choose a .svg or .png file name`);
+  if (!fs.existsSync(path.dirname(path.resolve(file)))) throw new WnError(`${option('plot')} ${file}: folder "${path.dirname(file)}" does not exist`);
 }
 
 export async function writePlot(file: string, history: readonly EpochSummary[]): Promise<void> {
@@ -39,7 +40,5 @@ export async function writePlot(file: string, history: readonly EpochSummary[]):
   const svg = await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
   const png = path.extname(file).toLowerCase() === '.png';
   const bytes = png ? new (await import('@resvg/resvg-js')).Resvg(svg, { font: { loadSystemFonts: true }, fitTo: { mode: 'zoom', value: 2 } }).render().asPng() : Buffer.from(svg);
-  const temp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temp, bytes);
-  fs.renameSync(temp, file);
+  writeFileAtomically(file, bytes);
 }

@@ -1,6 +1,6 @@
 /** --data items (`FILE` or `INPUT=FILE`) read from disk into sample sources. */
 import * as fs from 'node:fs';
-import { WnError } from '../errors';
+import { option, WnError } from '../errors';
 import type { SampleSource } from '../data/batch';
 import { readSampleData } from '../data/sample-data';
 
@@ -18,7 +18,7 @@ export function readDataItems(items: readonly string[], inputNames: readonly str
       bytes = fs.readFileSync(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new WnError(`--data ${item}: cannot read "${file}"${code === 'ENOENT' ? ' (no such file)' : code === 'EISDIR' ? ' (it is a folder)' : ''}`);
+      throw new WnError(`${option('data')} ${item}: cannot read "${file}"${code === 'ENOENT' ? ' (no such file)' : code === 'EISDIR' ? ' (it is a folder)' : ''}`);
     }
     return { source: file, input: named ? item.slice(0, eq) : undefined, arrays: readSampleData(bytes, file) };
   });

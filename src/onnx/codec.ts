@@ -116,13 +116,13 @@ export function chunksLength(chunks: Uint8Array[]): number {
  * touching the model.
  */
 export function encodeModelChunks(model: ModelProto, substitute?: (t: TensorProto) => TensorProto): Uint8Array[] {
-  const restore = installTensorSubstitute(substitute);
+  const { once, restore } = installTensorSubstitute(substitute);
   try {
     const head = ModelType.encode(withoutFields(model, ['graph'])).finish();
     if (!model.graph) return [head];
     const graph: GraphProto = model.graph;
     const graphChunks: Uint8Array[] = [GraphType.encode(withoutFields(graph, ['initializer'])).finish()];
-    for (const init of graph.initializer ?? []) graphChunks.push(...initializerChunks(substitute ? substitute(init) : init));
+    for (const init of graph.initializer ?? []) graphChunks.push(...initializerChunks(once(init)));
     return [head, lengthDelimitedHeader(FIELD_GRAPH, chunksLength(graphChunks)), ...graphChunks];
   } finally {
     restore();
@@ -140,8 +140,9 @@ export function concatChunks(chunks: Uint8Array[]): Uint8Array {
   return out;
 }
 
-export function encodeModel(model: ModelProto): Uint8Array {
-  return concatChunks(encodeModelChunks(model));
+/** The serialized ModelProto in one buffer (`substitute` as for encodeModelChunks). */
+export function encodeModel(model: ModelProto, substitute?: (t: TensorProto) => TensorProto): Uint8Array {
+  return concatChunks(encodeModelChunks(model, substitute));
 }
 
 /**
@@ -149,10 +150,18 @@ export function encodeModel(model: ModelProto): Uint8Array {
  * time, so wrapping TensorType.encode reaches tensors anywhere (subgraphs, attributes,
  * functions) while one encode runs.
  */
-function installTensorSubstitute(substitute?: (t: TensorProto) => TensorProto): () => void {
-  if (!substitute) return () => {};
+function installTensorSubstitute(substitute?: (t: TensorProto) => TensorProto): { once: (t: TensorProto) => TensorProto; restore: () => void } {
+  if (!substitute) return { once: (t) => t, restore: () => {} };
+  // a tensor the substitute returned is encoded as it is: a substitute need not be idempotent
+  const substituted = new WeakSet<TensorProto>();
+  const once = (t: TensorProto) => {
+    if (substituted.has(t)) return t;
+    const replacement = substitute(t);
+    substituted.add(replacement);
+    return replacement;
+  };
   const generated = TensorType.encode;
   TensorType.encode = ((message: TensorProto, writer?: protobuf.Writer) =>
-    generated.call(TensorType, substitute(message), writer)) as typeof TensorType.encode;
-  return () => { TensorType.encode = generated; };
+    generated.call(TensorType, once(message), writer)) as typeof TensorType.encode;
+  return { once, restore: () => { TensorType.encode = generated; } };
 }

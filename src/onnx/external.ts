@@ -8,8 +8,8 @@
  */
 import type { GraphProto, ModelProto, StringStringEntryProto, TensorProto } from './proto';
 import { DataLocation } from './enums';
-import { PROTOBUF_LIMIT, withoutFields } from './codec';
-import { WnError } from '../errors';
+import { has, PROTOBUF_LIMIT, withoutFields } from './codec';
+import { option, WnError } from '../errors';
 
 /** Calls `visit` on every TensorProto of the model: initializers, attributes, subgraphs, functions. */
 export function forEachTensor(model: ModelProto, visit: (t: TensorProto) => void): void {
@@ -146,7 +146,7 @@ export function planExternalData(model: ModelProto, options: SaveLayoutOptions =
   }
   if (!placement.size) return { files: new Map() };
   if ([...placement.values()].some((l) => !l)) {
-    throw new WnError(`the model needs external data (over ${Math.round(limit / 2 ** 20)} MiB inline, or --external-threshold) but has no file to put it in: write it to a file path, not to stdout`);
+    throw new WnError(`the model needs external data (over ${Math.round(limit / 2 ** 20)} MiB inline, or ${option('externalThreshold')}) but has no file to put it in: write it to a file path, not to stdout`);
   }
 
   const files = new Map<string, Uint8Array[]>();
@@ -165,21 +165,30 @@ export function planExternalData(model: ModelProto, options: SaveLayoutOptions =
     chunks.push(raw);
     files.set(location, chunks);
     sizes.set(location, offset + raw.length);
-    const kept: StringStringEntryProto[] = (t.external_data ?? []).filter((e) => !['location', 'offset', 'length', 'checksum'].includes(e.key ?? ''));
-    const stored = withoutFields(t, ['raw_data', 'float_data', 'double_data', 'int32_data', 'int64_data', 'uint64_data', 'string_data']);
-    stored.data_location = DataLocation.EXTERNAL;
-    stored.external_data = [
-      { key: 'location', value: location },
-      { key: 'offset', value: String(offset) },
-      { key: 'length', value: String(raw.length) },
-      ...kept,
-    ];
-    onDisk.set(t, stored);
+    onDisk.set(t, externalForm(t, location, offset, raw.length));
   }
   return { substitute: (t) => onDisk.get(t) ?? t, files };
 }
 
-/** Every tensor inline: for handing a loaded model to a runtime as one buffer. */
+/** A tensor as stored externally: no payload inline, its bytes at `location` offset..offset+length. */
+export function externalForm(t: TensorProto, location: string, offset: number, length: number): TensorProto {
+  const kept: StringStringEntryProto[] = (t.external_data ?? []).filter((e) => !['location', 'offset', 'length', 'checksum'].includes(e.key ?? ''));
+  const stored = withoutFields(t, ['raw_data', 'float_data', 'double_data', 'int32_data', 'int64_data', 'uint64_data', 'string_data']);
+  stored.data_location = DataLocation.EXTERNAL;
+  stored.external_data = [
+    { key: 'location', value: location },
+    { key: 'offset', value: String(offset) },
+    { key: 'length', value: String(length) },
+    ...kept,
+  ];
+  return stored;
+}
+
+/** A tensor with its payload inline (external data already loaded into raw_data). */
 export function inlineAll(t: TensorProto): TensorProto {
-  return isExternal(t) && t.raw_data ? withoutFields(t, ['external_data', 'data_location']) : t;
+  if (!isExternal(t)) return t;
+  if (!has(t, 'raw_data')) {
+    throw new WnError(`tensor "${t.name}" is stored in external data "${entry(t, 'location')}" that was not loaded: load the model with loadModelFile, or call resolveExternalData first`);
+  }
+  return withoutFields(t, ['external_data', 'data_location']);
 }

@@ -4,35 +4,33 @@
  * change are the batch-dependent ones (null in the result). Gradient rules need these facts.
  */
 import type * as ort from 'onnxruntime-common';
-import type { Model } from '../ir/model';
-import type { ModelProto } from '../onnx/proto';
-import { encodeModel } from '../onnx/codec';
-import { declaredValueTypes, mergeObservations, type ValueType } from '../autodiff/value-types';
-import { DataType } from '../onnx/enums';
-import { createSession, runSession, type ExecutionProvider, type Runtime } from './session';
-import { dataTypeOf } from './feeds';
+import { Model } from '../ir/model';
+import { declaredValueTypes, mergeObservations, type ValueType } from '../ir/value-types';
+import type { DataType } from '../onnx/enums';
+import { withSession, type ExecutionProvider, type Runtime } from './session';
+import { dataTypeOf } from './tensors';
+
+type Observation = Map<string, { type: DataType; dims: number[] }>;
 
 export async function probeValueTypes(
   runtime: Runtime, model: Model, batches: readonly Record<string, ort.Tensor>[], ep: ExecutionProvider = 'cpu',
 ): Promise<Map<string, ValueType>> {
   const g = model.graph;
-  const declared = declaredValueTypes(model);
   const names = [...new Set(g.nodes.flatMap((n) => n.output ?? []).filter(Boolean))];
-  const proto: ModelProto = { ...model.proto, graph: { ...g.proto, output: names.map((name) => ({ name })) } };
-  const session = await createSession(runtime, encodeModel(proto), ep);
-  const observations: Map<string, { type: DataType; dims: number[] }>[] = [];
-  try {
+  const probe = new Model({ ...model.proto, graph: { ...g.proto, output: names.map((name) => ({ name })) } });
+  const observations = await withSession(runtime, probe, { ep }, async (session) => {
+    const seen: Observation[] = [];
     for (const feeds of batches) {
-      const outputs = await runSession(session, feeds);
-      const seen = new Map<string, { type: DataType; dims: number[] }>();
-      for (const [name, t] of Object.entries(feeds)) seen.set(name, { type: dataTypeOf(t.type), dims: [...t.dims] });
-      for (const [name, t] of Object.entries(outputs)) seen.set(name, { type: dataTypeOf(t.type), dims: [...t.dims] });
-      observations.push(seen);
+      const outputs = await session.run(feeds);
+      const observed: Observation = new Map();
+      for (const [name, t] of [...Object.entries(feeds), ...Object.entries(outputs)]) {
+        observed.set(name, { type: dataTypeOf(t.type), dims: [...t.dims] });
+      }
+      seen.push(observed);
     }
-  } finally {
-    await session.release();
-  }
+    return seen;
+  });
   const types = mergeObservations(observations);
-  for (const [name, t] of declared) if (!types.has(name)) types.set(name, t);
+  for (const [name, t] of declaredValueTypes(model)) if (!types.has(name)) types.set(name, t);
   return types;
 }

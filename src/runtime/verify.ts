@@ -1,7 +1,9 @@
 /** Runs two models on the same feeds and reports the largest differences per output. */
 import type * as ort from 'onnxruntime-common';
+import type { Model } from '../ir/model';
+import { compareValues, type Tolerance } from '../tensor/compare';
 import { WnError } from '../errors';
-import { runSession } from './session';
+import { withSession, type Runtime, type SessionSettings } from './session';
 
 export interface OutputDifference {
   output: string;
@@ -9,41 +11,26 @@ export interface OutputDifference {
   maxAbs: number;
   /** max |a - b| / max(|a|, tiny) over elements */
   maxRel: number;
-  /** Whether every element satisfies |a - b| <= atol + rtol·|a| (numpy's allclose). */
+  /** Whether every element satisfies |a - b| <= atol + rtol·|a| (numpy's allclose, a the reference). */
   close: boolean;
   elements: number;
 }
 
-export interface Tolerance { rtol: number; atol: number }
-
-export async function compareSessions(
-  a: ort.InferenceSession, b: ort.InferenceSession, feeds: Record<string, ort.Tensor>, tolerance: Tolerance,
+/** Runs `a` and `b` on `feeds` (one session at a time) and compares every output of `a` with `b`'s. */
+export async function compareModels(
+  runtime: Runtime, a: Model, b: Model, feeds: Record<string, ort.Tensor>, tolerance: Tolerance, settings: SessionSettings = {},
 ): Promise<OutputDifference[]> {
-  const missing = a.outputNames.filter((n) => !b.outputNames.includes(n));
-  if (missing.length) throw new WnError(`the second model has no output named ${missing.map((n) => `"${n}"`).join(', ')}`);
-  const [outA, outB] = [await runSession(a, feeds), await runSession(b, feeds)];
-  return a.outputNames.map((name) => difference(name, outA[name], outB[name], tolerance));
+  const [outA, names] = await withSession(runtime, a, settings, async (s) => [await s.run(feeds), s.outputNames] as const);
+  const outB = await withSession(runtime, b, settings, async (s) => {
+    const missing = names.filter((n) => !s.outputNames.includes(n));
+    if (missing.length) throw new WnError(`the second model has no output named ${missing.map((n) => `"${n}"`).join(', ')}`);
+    return s.run(feeds);
+  });
+  return names.map((name) => difference(name, outA[name], outB[name], tolerance));
 }
 
-export function difference(output: string, a: ort.Tensor, b: ort.Tensor, { rtol, atol }: Tolerance): OutputDifference {
+function difference(output: string, a: ort.Tensor, b: ort.Tensor, tolerance: Tolerance): OutputDifference {
   if (a.dims.join() !== b.dims.join()) throw new WnError(`output "${output}": shapes differ, [${a.dims}] vs [${b.dims}]`);
-  const x = a.data as ArrayLike<number | bigint>;
-  const y = b.data as ArrayLike<number | bigint>;
-  let maxAbs = 0;
-  let maxRel = 0;
-  let close = true;
-  for (let i = 0; i < x.length; i++) {
-    const p = Number(x[i]);
-    const q = Number(y[i]);
-    if (Number.isNaN(p) || Number.isNaN(q)) {
-      if (Number.isNaN(p) !== Number.isNaN(q)) { maxAbs = maxRel = Infinity; close = false; }
-      continue;
-    }
-    const d = p === q ? 0 : Math.abs(p - q);
-    if (d > maxAbs) maxAbs = d;
-    const rel = d / Math.max(Math.abs(p), 1e-30);
-    if (rel > maxRel && d > 0) maxRel = rel;
-    if (d > atol + rtol * Math.abs(p)) close = false;
-  }
-  return { output, maxAbs, maxRel, close, elements: x.length };
+  const c = compareValues(b.data as ArrayLike<number>, a.data as ArrayLike<number>, tolerance);
+  return { output, maxAbs: c.maxAbs, maxRel: c.maxRel, close: c.close, elements: c.elements };
 }

@@ -8,7 +8,7 @@
  * bytes that are not aligned for a typed view are processed in small blocks through one scratch
  * buffer instead of a copy of the whole tensor.
  */
-import type { FloatArray } from './values';
+import { elementCount, type FloatArray } from './values';
 
 /** Little-endian float32/float64 bytes at an offset a typed array cannot view. */
 export interface UnalignedFloats {
@@ -49,10 +49,8 @@ function layout(shape: readonly number[], keptAxes: readonly number[]): Layout {
   }
   const dims = groups.map((g) => g.size);
   const inner = dims[dims.length - 1];
-  return { dims, featureStrides, features: stride, inner, innerKept: groups[groups.length - 1].kept, runs: elementsOf(dims) / inner || 0 };
+  return { dims, featureStrides, features: stride, inner, innerKept: groups[groups.length - 1].kept, runs: elementCount(dims) / inner || 0 };
 }
-
-const elementsOf = (dims: number[]) => dims.reduce((n, d) => n * d, 1);
 
 /** Feature index of the first element of a run. */
 function featureOfRun(l: Layout, run: number): number {

@@ -3,7 +3,7 @@ import Long from 'long';
 import { DataType, dataTypeName, FLOAT_TYPES } from '../onnx/enums';
 import type { TensorProto } from '../onnx/proto';
 import { createTensorProto, withoutFields } from '../onnx/codec';
-import { toNumber } from '../ir/int64';
+import { toNumber } from '../onnx/int64';
 import { WnError } from '../errors';
 import { bfloat16ToFloat, elementBytes, floatToBfloat16, floatToHalf, halfToFloat } from './dtype';
 import type { FloatStorage } from './norms';

@@ -5,10 +5,11 @@
  * so a run resumed after epoch k continues exactly as the uninterrupted run.
  */
 import type * as ort from 'onnxruntime-common';
-import { WnError } from '../errors';
+import { option, WnError } from '../errors';
 import { isFloatDtype, type NdArray } from '../data/array';
-import { inputTensor, type InputArray } from '../data/batch';
-import { seededRandom } from '../runtime/feeds';
+import type { InputArray } from '../data/batch';
+import { seededRandom } from '../tensor/random';
+import { inputTensor } from '../runtime/tensors';
 import type { Runtime } from '../runtime/session';
 import type { StepSettings, Trainer } from './trainer';
 import { elementCount } from '../tensor/values';
@@ -82,7 +83,7 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
       const { feeds, target } = batchFeeds(options.runtime, trainer, data, indices);
       const result = await trainer.step(feeds, target, settings);
       if (!Number.isFinite(result.loss)) {
-        throw new TrainingDiverged(`the loss became ${result.loss} at epoch ${epoch + 1}, batch ${b + 1}; lower the learning rate (--lr) or check the data`);
+        throw new TrainingDiverged(`the loss became ${result.loss} at epoch ${epoch + 1}, batch ${b + 1}; lower the learning rate (${option('lr')}) or check the data`);
       }
       lossSum += result.loss * indices.length;
       if (classification) correct += countCorrect(result.output, data.targets, indices);
@@ -130,7 +131,7 @@ export function checkTargets(trainer: Trainer, data: Dataset): void {
   const outputDims = trainer.outputDims;
   if (trainer.lossKind === 'cross-entropy') {
     const classes = outputDims[1]!;
-    if (isFloatDtype(targets.dtype)) throw new WnError(`${source}: cross-entropy needs integer class labels, the file holds ${targets.dtype}; use --loss mse for real-valued targets`);
+    if (isFloatDtype(targets.dtype)) throw new WnError(`${source}: cross-entropy needs integer class labels, the file holds ${targets.dtype}; use ${option('loss')} mse for real-valued targets`);
     if (targets.shape.length !== 1) throw new WnError(`${source}: class labels must be one integer per sample (shape [N]), the file has shape [${targets.shape}]`);
     for (let i = 0; i < targets.data.length; i++) {
       const label = Number(targets.data[i]);
@@ -139,7 +140,7 @@ export function checkTargets(trainer: Trainer, data: Dataset): void {
     return;
   }
   const perRow = elementCount(targets.shape.slice(1));
-  const expected = outputDims.slice(1).reduce((a: number, b) => a * (b ?? 1), 1);
+  const expected = elementCount(outputDims.slice(1).map((d) => d ?? 1));
   if (perRow !== expected) throw new WnError(`${source}: targets of shape [${targets.shape}] do not match the model output [${outputDims.map((d) => d ?? 'N')}]`);
 }
 

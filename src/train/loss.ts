@@ -8,7 +8,7 @@
  */
 import type { Builder } from '../ir/builder';
 import type { DataType } from '../onnx/enums';
-import { WnError } from '../errors';
+import { option, WnError } from '../errors';
 
 export type LossKind = 'cross-entropy' | 'mse';
 export const LOSSES: readonly LossKind[] = ['cross-entropy', 'mse'];
@@ -22,7 +22,7 @@ export interface EmittedLoss {
 
 export function emitLoss(b: Builder, kind: LossKind, output: string, outputDims: readonly (number | null)[], type: DataType, target: string): EmittedLoss {
   if (kind === 'cross-entropy') {
-    if (outputDims.length !== 2) throw new WnError(`cross-entropy needs the output "${output}" to be [batch, classes] logits, it has shape [${outputDims.map((d) => d ?? '?')}]; choose another output with --output or use --loss mse`);
+    if (outputDims.length !== 2) throw new WnError(`cross-entropy needs the output "${output}" to be [batch, classes] logits, it has shape [${outputDims.map((d) => d ?? '?')}]; choose another output with ${option('output')} or use ${option('loss')} mse`);
     const logProbs = b.op('LogSoftmax', [output], { axis: 1 }, 'log_softmax');
     const picked = b.reduce('ReduceSum', b.op('Mul', [target, logProbs], {}, 'picked'), [1], false, 'per_sample');
     const loss = b.op('Neg', [b.reduce('ReduceMean', picked, [0], false, 'mean')], {}, 'loss');

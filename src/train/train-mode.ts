@@ -15,7 +15,7 @@ import { Builder } from '../ir/builder';
 import type { Graph } from '../ir/graph';
 import { readFloats, tensorDims } from '../tensor/values';
 import { WnError } from '../errors';
-import type { ValueType } from '../autodiff/value-types';
+import type { ValueType } from '../ir/value-types';
 
 export interface DropoutMask {
   /** Graph input the trainer feeds. */
@@ -107,10 +107,10 @@ function lowerBatchNorm(graph: Graph, opset: number, node: NodeProto, types: Map
   const full = (name: string) => typed(name, xType.dims);
   const statShape = statDims as number[];
 
-  const mean = perChannel(b.reduce('ReduceMean', x, axes, true, 'batch_mean'));
-  const centered = full(b.op('Sub', [x, mean], {}, 'centered'));
-  const variance = perChannel(b.reduce('ReduceMean', full(b.op('Mul', [centered, centered], {}, 'squared')), axes, true, 'batch_var'));
-  const std = perChannel(b.op('Sqrt', [perChannel(b.op('Add', [variance, b.constantScalar('eps', type, eps)], {}, 'var_eps'))], {}, 'std'));
+  const moments = b.moments(x, (v, role) => b.reduce('ReduceMean', v, axes, true, role), eps, type, 'batch_');
+  for (const value of [moments.mean, moments.variance, moments.varianceEps, moments.std]) perChannel(value);
+  for (const value of [moments.centered, moments.squared]) full(value);
+  const { mean, centered, variance, std } = moments;
   const normalized = full(b.op('Div', [centered, std], {}, 'normalized'));
   const scaleShaped = perChannel(b.reshape(scale, statShape, 'scale_shaped'));
   const biasShaped = perChannel(b.reshape(bias, statShape, 'bias_shaped'));

@@ -6,15 +6,14 @@
 import type * as ort from 'onnxruntime-common';
 import { DataType, dataTypeName } from '../onnx/enums';
 import { Model } from '../ir/model';
-import { encodeModel } from '../onnx/codec';
 import { readFloats, withFloatValues, elementCount } from '../tensor/values';
+import { seededRandom } from '../tensor/random';
 import { WnError } from '../errors';
-import { seededRandom } from '../runtime/feeds';
-import { createSession, runSession, type ExecutionProvider, type Runtime } from '../runtime/session';
+import { Session, type ExecutionProvider, type Runtime } from '../runtime/session';
 import { probeValueTypes } from '../runtime/value-probe';
 import type { NdArray } from '../data/array';
 import type { LossKind } from './loss';
-import { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from '../../transforms/training-step';
+import { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from './step-graph';
 
 export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
   runtime: Runtime;
@@ -46,12 +45,12 @@ const ORT_FLOAT: Partial<Record<DataType, 'float32' | 'float64'>> = { [DataType.
 export class Trainer {
   /** Steps taken (Adam's t is steps + 1 on the next step). */
   steps = 0;
-  private evaluation?: ort.InferenceSession;
+  private evaluation?: Session;
 
   private constructor(
     readonly graph: TrainingGraph,
     private readonly source: Model,
-    private readonly session: ort.InferenceSession,
+    private readonly session: Session,
     private readonly options: TrainerOptions,
     private carried: Map<string, ort.Tensor>,
   ) {}
@@ -64,7 +63,7 @@ export class Trainer {
     const { runtime, ep = 'cpu' } = options;
     const types = await probeValueTypes(runtime, model, probeBatches);
     const graph = compileTrainingGraph(model, { ...options, types });
-    const session = await createSession(runtime, encodeModel(graph.model.proto), ep, options.sessionOptions);
+    const session = await Session.open(runtime, graph.model, { ep, options: options.sessionOptions });
     const carried = new Map<string, ort.Tensor>();
     for (const c of graph.carried) {
       const ortType = ORT_FLOAT[c.type];
@@ -115,7 +114,7 @@ export class Trainer {
     const rows = target.dims[0];
     const feeds: Record<string, ort.Tensor> = { ...batch, [this.graph.target]: target, ...this.scalarFeeds(settings), ...this.maskFeeds(rows) };
     for (const [name, t] of this.carried) feeds[name] = t;
-    const outputs = await runSession(this.session, feeds);
+    const outputs = await this.session.run(feeds);
     const loss = Number(outputs[this.graph.loss].data[0]);
     if (Number.isFinite(loss)) {
       for (const c of this.graph.carried) this.carried.set(c.input, outputs[c.output]);
@@ -150,10 +149,10 @@ export class Trainer {
   /** Loss and output on a batch with the current parameters, as the model runs for inference. */
   async evaluate(batch: Record<string, ort.Tensor>, target: ort.Tensor): Promise<StepResult> {
     const e = this.graph.evaluation;
-    this.evaluation ??= await createSession(this.options.runtime, encodeModel(e.model.proto), this.options.ep ?? 'cpu', this.options.sessionOptions);
+    this.evaluation ??= await Session.open(this.options.runtime, e.model, { ep: this.options.ep, options: this.options.sessionOptions });
     const feeds: Record<string, ort.Tensor> = { ...batch, [e.target]: target };
     for (const c of this.graph.carried) if (c.initializer) feeds[c.input] = this.carried.get(c.input)!;
-    const outputs = await runSession(this.evaluation, feeds);
+    const outputs = await this.evaluation.run(feeds);
     return { loss: Number(outputs[e.loss].data[0]), output: outputs[e.output] };
   }
 

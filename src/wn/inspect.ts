@@ -4,9 +4,8 @@ import { isDefaultDomain } from '../ir/graph';
 import { dataTypeName, FLOAT_TYPES } from '../onnx/enums';
 import { featureNorms } from '../tensor/norms';
 import { floatStorage, readFloats, tensorDims, type FloatArray } from '../tensor/values';
+import { stats, type Stats } from '../tensor/stats';
 import { sourceLayout, traceWeight, weightSlots } from './layers';
-
-export interface Stats { min: number; mean: number; max: number }
 
 export interface LayerInfo {
   node: string;
@@ -22,19 +21,6 @@ export interface LayerInfo {
   vNorm?: Stats;
   wNorm?: Stats;
   note?: string;
-}
-
-export function stats(values: ArrayLike<number>): Stats {
-  let min = Infinity;
-  let max = -Infinity;
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) {
-    const x = values[i];
-    if (x < min) min = x;
-    if (x > max) max = x;
-    sum += x;
-  }
-  return { min, mean: values.length ? sum / values.length : NaN, max };
 }
 
 export function inspectModel(model: Model): LayerInfo[] {

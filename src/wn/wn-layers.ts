@@ -9,7 +9,7 @@
 import type { NodeProto } from '../onnx/proto';
 import { isDefaultDomain, type Graph } from '../ir/graph';
 import { intAttribute } from '../ir/attributes';
-import { tensorDims } from '../tensor/values';
+import { elementCount, tensorDims } from '../tensor/values';
 import { traceWeight, weightSlots } from './layers';
 import type { WeightNormSpec } from './spec';
 
@@ -86,7 +86,7 @@ export function layerFeatures(layer: WeightNormLayer): { features: number; biasD
       if (dims.length === 1) return { features: 1, biasDims: [] };
       const n = dims[dims.length - 1];
       const batch = dims.slice(0, -2);
-      return { features: batch.reduce((f, d) => f * d, n), biasDims: batch.length ? [...batch, 1, n] : [n] };
+      return { features: elementCount(batch) * n, biasDims: batch.length ? [...batch, 1, n] : [n] };
     }
   }
 }

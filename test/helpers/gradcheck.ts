@@ -10,10 +10,10 @@ import type { NodeProto, TensorProto } from '../../src/onnx/proto';
 import { makeModel, tensorInfo } from '../../src/ir/make';
 import { buildBackward } from '../../src/autodiff/backward';
 import { probeValueTypes } from '../../src/runtime/value-probe';
-import { seededRandom, toTensor } from '../../src/runtime/feeds';
-import { floatTensor } from '../../src/tensor/values';
-import { createSession, runSession } from '../../src/runtime/session';
-import { saveModel } from '../../src/index';
+import { seededRandom } from '../../src/tensor/random';
+import { toTensor } from '../../src/runtime/tensors';
+import { elementCount, floatTensor } from '../../src/tensor/values';
+import { runModel, withSession } from '../../src/runtime/session';
 import { runtime } from '../support';
 
 export interface GradInput {
@@ -56,7 +56,7 @@ export async function gradCheck(c: GradCase): Promise<void> {
     nodes: c.nodes,
     initializers: c.constants ?? [],
   });
-  const values = new Map(c.inputs.map((i) => [i.name, Float64Array.from(i.values ?? Array.from({ length: count(i.dims) }, () => awayFromZero(random)))]));
+  const values = new Map(c.inputs.map((i) => [i.name, Float64Array.from(i.values ?? Array.from({ length: elementCount(i.dims) }, () => awayFromZero(random)))]));
   const feedsWith = (name?: string, at?: number, delta?: number): Record<string, ort.Tensor> => Object.fromEntries(c.inputs.map((i) => {
     const v = Float64Array.from(values.get(i.name)!);
     if (i.name === name) v[at!] += delta!;
@@ -65,7 +65,7 @@ export async function gradCheck(c: GradCase): Promise<void> {
 
   const types = await probeValueTypes(runtime, model, [feedsWith()]);
   const yDims = types.get(output)!.dims as number[];
-  const r = Float64Array.from({ length: count(yDims) }, () => random() * 2 - 1);
+  const r = Float64Array.from({ length: elementCount(yDims) }, () => random() * 2 - 1);
   const wrt = c.wrt ?? c.inputs.map((i) => i.name);
   const backward = buildBackward(model, { seeds: new Map([[output, 'dL_dy']]), wrt, types });
   assert.deepEqual(backward.unreached, [], 'every input reaches the output');
@@ -76,37 +76,33 @@ export async function gradCheck(c: GradCase): Promise<void> {
     nodes: [...model.graph.nodes, ...backward.nodes],
     initializers: [...(c.constants ?? []), ...backward.initializers, floatTensor('dL_dy', type, yDims, r)],
   });
-  const gradSession = await createSession(runtime, saveModel(gradModel));
-  const analytic = await runSession(gradSession, feedsWith());
+  const analytic = await runModel(runtime, gradModel, feedsWith());
 
-  const forward = await createSession(runtime, saveModel(model));
-  const loss = async (name?: string, at?: number, delta?: number) => {
-    const y = (await runSession(forward, feedsWith(name, at, delta)))[output].data as Float64Array | Float32Array;
-    let sum = 0;
-    for (let i = 0; i < y.length; i++) sum += y[i] * r[i];
-    return sum;
-  };
   const h = c.step ?? (type === DataType.DOUBLE ? 1e-6 : 1e-2);
   const tolerance = c.tolerance ?? (type === DataType.DOUBLE ? 1e-6 : 1e-2);
-  for (const name of wrt) {
-    const grad = analytic[backward.grads.get(name)!];
-    const dims = c.inputs.find((i) => i.name === name)!.dims;
-    assert.deepEqual([...grad.dims], dims, `gradient of ${name}: shape`);
-    const n = count(dims);
-    const probes = n <= MAX_PROBES ? [...Array(n).keys()] : Array.from({ length: MAX_PROBES }, () => Math.floor(random() * n));
-    const numeric: number[] = [];
-    for (const at of probes) numeric.push(((await loss(name, at, h)) - (await loss(name, at, -h))) / (2 * h));
-    const scale = Math.max(1e-3, ...numeric.map(Math.abs));
-    probes.forEach((at, k) => {
-      const a = Number(grad.data[at]);
-      assert.ok(Math.abs(a - numeric[k]) <= tolerance * scale,
-        `∂L/∂${name}[${at}]: analytic ${a}, finite differences ${numeric[k]} (largest |gradient| ${scale})`);
-    });
-  }
-}
-
-function count(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
+  await withSession(runtime, model, {}, async (forward) => {
+    const loss = async (name?: string, at?: number, delta?: number) => {
+      const y = (await forward.run(feedsWith(name, at, delta)))[output].data as Float64Array | Float32Array;
+      let sum = 0;
+      for (let i = 0; i < y.length; i++) sum += y[i] * r[i];
+      return sum;
+    };
+    for (const name of wrt) {
+      const grad = analytic[backward.grads.get(name)!];
+      const dims = c.inputs.find((i) => i.name === name)!.dims;
+      assert.deepEqual([...grad.dims], dims, `gradient of ${name}: shape`);
+      const n = elementCount(dims);
+      const probes = n <= MAX_PROBES ? [...Array(n).keys()] : Array.from({ length: MAX_PROBES }, () => Math.floor(random() * n));
+      const numeric: number[] = [];
+      for (const at of probes) numeric.push(((await loss(name, at, h)) - (await loss(name, at, -h))) / (2 * h));
+      const scale = Math.max(1e-3, ...numeric.map(Math.abs));
+      probes.forEach((at, k) => {
+        const a = Number(grad.data[at]);
+        assert.ok(Math.abs(a - numeric[k]) <= tolerance * scale,
+          `∂L/∂${name}[${at}]: analytic ${a}, finite differences ${numeric[k]} (largest |gradient| ${scale})`);
+      });
+    }
+  });
 }
 
 function awayFromZero(random: () => number): number {

@@ -5,7 +5,7 @@ import { decodeTensor } from '../../src/onnx/codec';
 import type { TensorProto } from '../../src/onnx/proto';
 import { DataType, FLOAT_TYPES, dataTypeName } from '../../src/onnx/enums';
 import { readFloats, readInts, tensorDims } from '../../src/tensor/values';
-import { ortType, toTensor } from '../../src/runtime/feeds';
+import { ortType, toTensor } from '../../src/runtime/tensors';
 import type { Runtime } from '../../src/runtime/session';
 import type { NdArray } from './npy';
 

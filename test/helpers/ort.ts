@@ -1,24 +1,23 @@
 /** Running a model in onnxruntime-node on given feeds, and comparing its outputs with reference arrays. */
 import * as assert from 'node:assert/strict';
 import type * as ort from 'onnxruntime-common';
-import { createSession, runSession } from '../../src/runtime/session';
+import { loadModel } from '../../src/ir/model';
+import { withSession } from '../../src/runtime/session';
 import { nodeRuntime } from '../../src/node/runtime';
 import { halfToFloat } from '../../src/tensor/dtype';
+import { compareValues, type Tolerance } from '../../src/tensor/compare';
 import type { NdArray } from './npy';
 
-export interface Tolerance { rtol: number; atol: number }
+export type { Tolerance };
 
 export const runtime = nodeRuntime();
 
 /** Runs serialized model bytes once; outputs in the session's output order. */
-export async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<{ names: readonly string[]; outputs: ort.Tensor[] }> {
-  const session = await createSession(runtime, bytes);
-  try {
-    const results = await runSession(session, feeds);
+export function runBytes(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<{ names: readonly string[]; outputs: ort.Tensor[] }> {
+  return withSession(runtime, loadModel(bytes), {}, async (session) => {
+    const results = await session.run(feeds);
     return { names: session.outputNames, outputs: session.outputNames.map((n) => results[n]) };
-  } finally {
-    await session.release();
-  }
+  });
 }
 
 /** An output tensor's values as numbers (float16 outputs come back as raw bits). */
@@ -32,37 +31,11 @@ export function tensorValues(t: ort.Tensor): ArrayLike<number> {
   return Array.from(t.data as ArrayLike<number | bigint>, Number);
 }
 
-export interface Closeness { maxAbs: number; maxRel: number; worst: number; bad: number }
-
-/** numpy.allclose(actual, expected, rtol, atol) elementwise, with the largest differences. */
-export function closeness(actual: ArrayLike<number>, expected: ArrayLike<number | bigint | boolean>, { rtol, atol }: Tolerance): Closeness {
-  let maxAbs = 0;
-  let maxRel = 0;
-  let worst = -1;
-  let bad = 0;
-  let worstExcess = -Infinity;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = Number(expected[i]);
-    const d = Math.abs(a - e);
-    if (Number.isNaN(d)) {
-      if (!(Number.isNaN(a) && Number.isNaN(e))) { bad++; worst = i; maxAbs = Infinity; }
-      continue;
-    }
-    if (d > maxAbs) maxAbs = d;
-    if (d > 0) maxRel = Math.max(maxRel, d / Math.max(Math.abs(e), 1e-30));
-    const excess = d - (atol + rtol * Math.abs(e));
-    if (excess > 0) bad++;
-    if (excess > worstExcess) { worstExcess = excess; worst = i; }
-  }
-  return { maxAbs, maxRel, worst, bad };
-}
-
 /** Asserts shape equality and allclose; the message names the output and the worst element. */
 export function assertOutputClose(label: string, actual: ort.Tensor, expected: NdArray, tolerance: Tolerance): void {
   assert.deepEqual([...actual.dims], expected.shape, `${label}: output shape [${actual.dims}] differs from the reference [${expected.shape}]`);
   const values = tensorValues(actual);
-  const c = closeness(values, expected.data, tolerance);
+  const c = compareValues(values, expected.data, tolerance);
   assert.ok(c.bad === 0,
     `${label}: ${c.bad} of ${expected.data.length} elements differ beyond rtol ${tolerance.rtol} / atol ${tolerance.atol}`
     + ` (max abs ${c.maxAbs.toExponential(2)}, max rel ${c.maxRel.toExponential(2)};`
@@ -71,14 +44,14 @@ export function assertOutputClose(label: string, actual: ort.Tensor, expected: N
 
 /** Runs the model and compares every output, matched by position, with the references. */
 export async function assertModelMatches(label: string, bytes: Uint8Array, feeds: Record<string, ort.Tensor>, expected: NdArray[], tolerance: Tolerance): Promise<void> {
-  const { names, outputs } = await runModel(bytes, feeds);
+  const { names, outputs } = await runBytes(bytes, feeds);
   assert.equal(outputs.length, expected.length, `${label}: the model has ${outputs.length} outputs, the reference ${expected.length}`);
   outputs.forEach((out, i) => assertOutputClose(`${label}, output ${i} "${names[i]}"`, out, expected[i], tolerance));
 }
 
 /** Runs two models on the same feeds and compares their outputs (b against a as the reference). */
 export async function assertModelsAgree(label: string, a: Uint8Array, b: Uint8Array, feeds: Record<string, ort.Tensor>, tolerance: Tolerance): Promise<void> {
-  const reference = await runModel(a, feeds);
+  const reference = await runBytes(a, feeds);
   const expected = reference.outputs.map((t) => ({ data: tensorValues(t), shape: [...t.dims], dtype: t.type }));
   await assertModelMatches(label, b, feeds, expected, tolerance);
 }

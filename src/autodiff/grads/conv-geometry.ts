@@ -10,7 +10,7 @@
 import { AttributeType } from '../../onnx/enums';
 import type { NodeProto } from '../../onnx/proto';
 import { attribute, intsAttribute, type AttributeValue } from '../../ir/attributes';
-import { toNumber } from '../../ir/int64';
+import { toNumber } from '../../onnx/int64';
 import type { GradContext } from '../rule';
 import { elementCount } from '../../tensor/values';
 

@@ -1,7 +1,11 @@
-/** Every gradient rule. Adding an op: one file here, one line in this list. */
+/**
+ * Every gradient rule. Adding an op: one file here named after the ops it differentiates
+ * (`Add_Sub_grad.ts` for ops ['Add', 'Sub']), one line in this list; the registry refuses an op
+ * listed twice and test/grad-registry.test.ts checks the names, the tests and the README.
+ */
 import type { GradientRule } from '../rule';
 import { absGradRule } from './Abs_grad';
-import { addGradRule } from './Add_grad';
+import { addGradRule } from './Add_Sub_grad';
 import { averagePoolGradRule } from './AveragePool_grad';
 import { batchNormalizationGradRule } from './BatchNormalization_grad';
 import { castGradRule } from './Cast_grad';
@@ -22,18 +26,18 @@ import { layerNormalizationGradRule } from './LayerNormalization_grad';
 import { leakyReluGradRule } from './LeakyRelu_grad';
 import { logGradRule } from './Log_grad';
 import { matMulGradRule } from './MatMul_grad';
-import { maxGradRule } from './Max_grad';
+import { maxGradRule } from './Max_Min_grad';
 import { maxPoolGradRule } from './MaxPool_grad';
 import { mulGradRule } from './Mul_grad';
 import { negGradRule } from './Neg_grad';
 import { powGradRule } from './Pow_grad';
 import { reciprocalGradRule } from './Reciprocal_grad';
-import { reduceGradRule } from './Reduce_grad';
+import { reduceGradRule } from './ReduceSum_ReduceMean_ReduceL2_grad';
 import { reluGradRule } from './Relu_grad';
-import { reshapeGradRule } from './Reshape_grad';
+import { reshapeGradRule } from './Flatten_Reshape_Squeeze_Unsqueeze_grad';
 import { sigmoidGradRule } from './Sigmoid_grad';
 import { sliceGradRule } from './Slice_grad';
-import { softmaxGradRule } from './Softmax_grad';
+import { softmaxGradRule } from './Softmax_LogSoftmax_grad';
 import { splitGradRule } from './Split_grad';
 import { sqrtGradRule } from './Sqrt_grad';
 import { tanhGradRule } from './Tanh_grad';

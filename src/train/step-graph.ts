@@ -8,19 +8,19 @@
  * Also compiled: the evaluation graph (the model as it is, parameters as inputs, loss as an
  * extra output) for validation with the same parameter tensors.
  */
-import type { GraphProto, ValueInfoProto } from '../src/onnx/proto';
-import { FLOAT_TYPES, dataTypeName, type DataType } from '../src/onnx/enums';
-import { Graph, tensorValueInfo } from '../src/ir/graph';
-import { Model } from '../src/ir/model';
-import { Builder } from '../src/ir/builder';
-import { tensorDims, elementCount } from '../src/tensor/values';
-import { WnError } from '../src/errors';
-import { buildBackward } from '../src/autodiff/backward';
-import type { ValueType, ValueTypes } from '../src/autodiff/value-types';
-import { chooseParameters } from '../src/train/parameters';
-import { emitLoss, type EmittedLoss, type LossKind } from '../src/train/loss';
-import { emitUpdate, STATE_NAMES, type OptimizerOptions, type StepScalars, type StateTensor } from '../src/train/optimizer';
-import { applyTrainMode, type DropoutMask } from '../src/train/train-mode';
+import type { GraphProto, ValueInfoProto } from '../onnx/proto';
+import { FLOAT_TYPES, dataTypeName, type DataType } from '../onnx/enums';
+import { Graph, tensorValueInfo } from '../ir/graph';
+import { Model } from '../ir/model';
+import { Builder } from '../ir/builder';
+import { tensorDims, elementCount } from '../tensor/values';
+import { option, WnError } from '../errors';
+import { buildBackward } from '../autodiff/backward';
+import type { ValueType, ValueTypes } from '../ir/value-types';
+import { chooseParameters } from './parameters';
+import { emitLoss, type EmittedLoss, type LossKind } from './loss';
+import { emitUpdate, STATE_NAMES, type OptimizerOptions, type StepScalars, type StateTensor } from './optimizer';
+import { applyTrainMode, type DropoutMask } from './train-mode';
 
 export interface TrainingGraphOptions {
   /** Element types and shapes of the model's values (src/runtime/value-probe.ts). */
@@ -77,23 +77,23 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   const optimizer = options.optimizer ?? { kind: 'adam' };
   const output = options.output ?? model.graph.outputs[0]?.name ?? '';
   if (!model.graph.producer(output) && model.graph.graphInputIndex(output) < 0) {
-    throw new WnError(`--output ${output}: the model has no such value; its outputs are ${model.graph.outputs.map((o) => o.name).join(', ')}`);
+    throw new WnError(`${option('output')} "${output}": the model has no such value; its outputs are ${model.graph.outputs.map((o) => o.name).join(', ')}`);
   }
   const outputType = options.types.get(output);
   if (!outputType || !FLOAT_TYPES.has(outputType.type)) throw new WnError(`output "${output}" is not a floating-point tensor; the loss needs one`);
   const { trainable, frozen } = chooseParameters(model, options.freeze);
-  if (!trainable.length) throw new WnError(`nothing to train: the model has no floating-point parameters${frozen.length ? ' that --freeze leaves free' : ''}`);
+  if (!trainable.length) throw new WnError(`nothing to train: the model has no floating-point parameters${frozen.length ? ` that ${option('freeze')} leaves free` : ''}`);
 
-  const graph = new Graph(copyGraph(model.graph.proto));
-  const step = new Model({ ...model.proto, graph: graph.proto });
+  const step = new Model({ ...model.proto, graph: copyGraph(model.graph.proto) });
+  const graph = step.graph;
   const types = new Map<string, ValueType>(options.types);
   const trainMode = applyTrainMode(graph, opset, types, options.batchNorm ?? 'batch');
 
-  const { target, emitted } = attachLoss(graph, opset, loss, output, outputType, 'wn-onnx training step: loss');
+  const { target, emitted } = attachLoss(step, loss, output, outputType, 'wn-onnx training step: loss');
 
   const backward = buildBackward(step, { seeds: new Map([[output, emitted.grad]]), wrt: trainable, types });
   const parameters = trainable.filter((p) => backward.grads.has(p));
-  for (const t of backward.initializers) graph.addInitializer(t);
+  step.addInitializers(backward.initializers);
   graph.insertNodes(backward.nodes, graph.nodes.length);
 
   const paramType = singleType(graph, parameters);
@@ -110,7 +110,7 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   const b = new Builder(graph, opset, `optimizer/${optimizer.kind}`, `wn-onnx training step: ${optimizer.kind}`);
   const updated = carried.slice(0, parameters.length).map((c) => ({ param: c.input, grad: backward.grads.get(c.input)!, dims: c.dims, updated: c.output }));
   emitUpdate(b, optimizer, scalars, paramType, updated, state);
-  appendBuilt(graph, b);
+  appendBuilt(step, b);
   for (const stat of trainMode.runningStatistics) {
     const t = carry(graph, stat.input, false);
     carried.push({ ...t, output: stat.output });
@@ -130,20 +130,20 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
 
 /** The model with `inputs` (initializers) turned into graph inputs, and the loss as an output. */
 function compileEvaluation(model: Model, loss: LossKind, output: string, outputType: ValueType, inputs: string[]): CompiledGraph {
-  const graph = new Graph(copyGraph(model.graph.proto));
-  for (const name of inputs) carry(graph, name, false);
-  const { target, emitted } = attachLoss(graph, model.defaultOpset(), loss, output, outputType, 'wn-onnx evaluation: loss');
-  graph.proto.output = [info(emitted.loss, outputType.type, []), info(output, outputType.type, outputType.dims)];
-  return { model: new Model({ ...model.proto, graph: graph.proto }), data: dataInputs(model), target, loss: emitted.loss, output, outputDims: outputType.dims };
+  const evaluation = new Model({ ...model.proto, graph: copyGraph(model.graph.proto) });
+  for (const name of inputs) carry(evaluation.graph, name, false);
+  const { target, emitted } = attachLoss(evaluation, loss, output, outputType, 'wn-onnx evaluation: loss');
+  evaluation.graph.proto.output = [info(emitted.loss, outputType.type, []), info(output, outputType.type, outputType.dims)];
+  return { model: evaluation, data: dataInputs(model), target, loss: emitted.loss, output, outputDims: outputType.dims };
 }
 
 function copyGraph(proto: GraphProto): GraphProto {
   return { ...proto, node: [...(proto.node ?? [])], initializer: [...(proto.initializer ?? [])], input: [...(proto.input ?? [])], output: [...(proto.output ?? [])], value_info: [...(proto.value_info ?? [])] };
 }
 
-function appendBuilt(graph: Graph, b: Builder): void {
-  for (const t of b.initializers) graph.addInitializer(t);
-  graph.insertNodes(b.nodes, graph.nodes.length);
+function appendBuilt(model: Model, b: Builder): void {
+  model.addInitializers(b.initializers);
+  model.graph.insertNodes(b.nodes, model.graph.nodes.length);
 }
 
 function info(name: string, type: DataType, dims: readonly (number | null)[]): ValueInfoProto {
@@ -167,18 +167,19 @@ function carry(graph: Graph, name: string, withOutput: boolean): CarriedTensor {
 }
 
 /** The target input and the loss nodes on `output`, appended to the graph. */
-function attachLoss(graph: Graph, opset: number, loss: LossKind, output: string, outputType: ValueType, docString: string): { target: string; emitted: EmittedLoss } {
+function attachLoss(model: Model, loss: LossKind, output: string, outputType: ValueType, docString: string): { target: string; emitted: EmittedLoss } {
+  const graph = model.graph;
   const target = graph.uniqueName(loss === 'cross-entropy' ? 'target_onehot' : 'target');
   graph.appendGraphInputs([info(target, outputType.type, outputType.dims)]);
-  const b = new Builder(graph, opset, 'loss', docString);
+  const b = new Builder(graph, model.defaultOpset(), 'loss', docString);
   const emitted = emitLoss(b, loss, output, outputType.dims, outputType.type, target);
-  appendBuilt(graph, b);
+  appendBuilt(model, b);
   return { target, emitted };
 }
 
 function singleType(graph: Graph, parameters: string[]): DataType {
   const kinds = new Set(parameters.map((p) => graph.initializer(p)!.data_type as DataType));
-  if (kinds.size > 1) throw new WnError(`the trainable parameters mix ${[...kinds].map(dataTypeName).join(' and ')}; wn-onnx trains models with one parameter type (freeze the others with --freeze)`);
+  if (kinds.size > 1) throw new WnError(`the trainable parameters mix ${[...kinds].map(dataTypeName).join(' and ')}; wn-onnx trains models with one parameter type (freeze the others with ${option('freeze')})`);
   return [...kinds][0];
 }
 

@@ -14,13 +14,12 @@
  *   6. A bias that is not a constant, or not per feature (Gemm C of [M, N]): the layer is
  *      reported and left out of the init.
  */
-import { DataType } from '../src/onnx/enums';
-import type { NodeProto, TensorProto } from '../src/onnx/proto';
-import { floatAttribute, makeAttribute } from '../src/ir/attributes';
-import { isDefaultDomain, tensorValueInfo, type Graph } from '../src/ir/graph';
-import type { Model } from '../src/ir/model';
-import { elementCount, floatTensor, readFloats, tensorDims } from '../src/tensor/values';
-import { layerFeatures, weightNormLayers, type UninitializedLayer, type WeightNormLayer } from '../src/wn/wn-layers';
+import type { NodeProto, TensorProto } from '../../src/onnx/proto';
+import { floatAttribute, makeAttribute } from '../../src/ir/attributes';
+import { isDefaultDomain, type Graph } from '../../src/ir/graph';
+import type { Model } from '../../src/ir/model';
+import { elementCount, floatTensor, readFloats, tensorDims } from '../../src/tensor/values';
+import { layerFeatures, weightNormLayers, type UninitializedLayer, type WeightNormLayer } from '../../src/wn/wn-layers';
 
 export interface BiasedLayer extends WeightNormLayer {
   /** The initializer holding this layer's own bias. */
@@ -76,7 +75,7 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
       const name = graph.uniqueName(base);
       const data = new Float64Array(features);
       if (values) data.fill(values[0]);
-      addInitializer(model, floatTensor(name, layer.type, biasDims, data));
+      model.addInitializers([floatTensor(name, layer.type, biasDims, data)]);
       report.added.push({ node: nodeName, bias: name });
       return name;
     };
@@ -99,7 +98,7 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
         || path.some((p) => graph.isGraphOutput(p));
       if (!shared) return { bias: tensor.name ?? '' };
       const copy = graph.uniqueName(`${tensor.name}_own`);
-      addInitializer(model, floatTensor(copy, layer.type, dims, readFloats(tensor)));
+      model.addInitializers([floatTensor(copy, layer.type, dims, readFloats(tensor))]);
       graph.setNodeInput(reader, index, copy);
       report.split.push({ node: nodeName, from: tensor.name ?? '', bias: copy });
       return { bias: copy };
@@ -147,12 +146,4 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
     layers.push({ ...layer, ...placed, features });
   }
   return { layers, recurrent, report };
-}
-
-/** Adds an initializer, and lists it as a graph input where the IR version requires that. */
-function addInitializer(model: Model, tensor: TensorProto): void {
-  model.graph.addInitializer(tensor);
-  if (model.initializersAreInputs) {
-    model.graph.appendGraphInputs([tensorValueInfo(tensor.name ?? '', tensor.data_type ?? DataType.FLOAT, tensorDims(tensor))]);
-  }
 }

@@ -1,20 +1,14 @@
-/** Model inputs as ONNX Runtime tensors: declared input specs, seeded random feeds, data casts. */
+/** Model inputs as ONNX Runtime tensors: element types, seeded random feeds, sample data as a batch. */
 import type * as ort from 'onnxruntime-common';
 import { DataType, dataTypeName } from '../onnx/enums';
-import type { Model } from '../ir/model';
-import { toNumber } from '../ir/int64';
 import { WnError } from '../errors';
 import { floatToHalf } from '../tensor/dtype';
+import { seededRandom } from '../tensor/random';
+import { elementCount } from '../tensor/values';
+import { concreteDims, type InputSpec } from '../ir/inputs';
+import { isFloatDtype } from '../data/array';
+import { gatherRows, inputShape, type InputArray } from '../data/batch';
 import type { Runtime } from './session';
-
-export interface InputSpec {
-  name: string;
-  type: DataType;
-  /** Declared dims; null where symbolic or unknown. */
-  dims: (number | null)[];
-  /** Symbolic dim names (dim_param) where declared. */
-  params: (string | null)[];
-}
 
 const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.FLOAT16]: 'float16',
@@ -36,39 +30,6 @@ export function ortType(type: DataType): ort.Tensor.Type {
   return t;
 }
 
-/** Graph inputs the caller must feed (initializers listed as inputs are not). */
-export function inputSpecs(model: Model): InputSpec[] {
-  const g = model.graph;
-  return g.inputs.filter((i) => !g.initializer(i.name ?? '')).map((i) => {
-    const tensorType = i.type?.tensor_type;
-    if (!tensorType) throw new WnError(`input "${i.name}" is not a tensor; only tensor inputs are supported`);
-    const dims = tensorType.shape?.dim ?? [];
-    return {
-      name: i.name ?? '',
-      type: (tensorType.elem_type ?? 0) as DataType,
-      dims: dims.map((d) => (Object.prototype.hasOwnProperty.call(d, 'dim_value') ? toNumber(d.dim_value) : null)),
-      params: dims.map((d) => d.dim_param || null),
-    };
-  });
-}
-
-/** A small seeded generator (mulberry32): the same seed gives the same feeds. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Concrete dims: declared values, else `dimValues[param]`, else 1. */
-export function concreteDims(spec: InputSpec, dimValues: Record<string, number> = {}): number[] {
-  return spec.dims.map((d, i) => d ?? dimValues[spec.params[i] ?? ''] ?? 1);
-}
-
 /**
  * Random feeds: floats uniform in [-1, 1), integers and booleans 0 (a safe index for
  * embeddings and gathers).
@@ -78,9 +39,8 @@ export function randomFeeds(runtime: Runtime, specs: InputSpec[], seed = 0, dimV
   const feeds: Record<string, ort.Tensor> = {};
   for (const spec of specs) {
     const dims = concreteDims(spec, dimValues);
-    const count = dims.reduce((n, d) => n * d, 1);
     const isFloat = [DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16].includes(spec.type);
-    const values = Float64Array.from({ length: count }, () => (isFloat ? random() * 2 - 1 : 0));
+    const values = Float64Array.from({ length: elementCount(dims) }, () => (isFloat ? random() * 2 - 1 : 0));
     feeds[spec.name] = toTensor(runtime, ortType(spec.type), values, dims);
   }
   return feeds;
@@ -91,7 +51,7 @@ export function randomFeeds(runtime: Runtime, specs: InputSpec[], seed = 0, dimV
  * converting element by element.
  */
 export function toTensor(runtime: Runtime, type: ort.Tensor.Type, values: ArrayLike<number | bigint | boolean>, dims: number[]): ort.Tensor {
-  const n = dims.reduce((count, d) => count * d, 1);
+  const n = elementCount(dims);
   if (values.length < n) throw new WnError(`internal: ${values.length} values for a tensor of shape [${dims}]`);
   const num = (i: number) => Number(values[i]);
   switch (type) {
@@ -109,4 +69,33 @@ export function toTensor(runtime: Runtime, type: ort.Tensor.Type, values: ArrayL
     case 'bool': return new runtime.Tensor(type, Uint8Array.from({ length: n }, (_, i) => (num(i) ? 1 : 0)), dims);
     default: throw new WnError(`cannot make an input tensor of type ${type}`);
   }
+}
+
+/**
+ * Rows of a sample array as the input's tensor: the first `rows`, or the rows listed (a
+ * shuffled training batch). NaN/Inf and lossy float-to-integer casts are refused.
+ */
+export function inputTensor(runtime: Runtime, input: InputArray, rows: number | ArrayLike<number>): ort.Tensor {
+  const { spec, array, source } = input;
+  const indices = typeof rows === 'number' ? undefined : rows;
+  const count = typeof rows === 'number' ? rows : rows.length;
+  const shape = inputShape(input, count);
+  const rowSize = elementCount(shape) / Math.max(count, 1);
+  const target = ortType(spec.type);
+  const floatTarget = target === 'float32' || target === 'float64';
+  const values = indices ? gatherRows(array.data, indices, rowSize, floatTarget ? target : undefined) : array.data;
+  if (isFloatDtype(array.dtype)) {
+    if (!target.startsWith('float')) throw new WnError(`${source}: input "${spec.name}" is ${dataTypeName(spec.type)}, the data is ${array.dtype}; pass integer data`);
+    for (let i = 0; i < count * rowSize; i++) {
+      if (!Number.isFinite(values[i] as number)) {
+        const row = Math.floor(i / rowSize);
+        throw new WnError(`${source}: row ${indices ? indices[row] : row} of the data for input "${spec.name}" holds ${values[i]}; clean the data first`);
+      }
+    }
+  } else if (spec.type === DataType.BOOL && array.dtype !== 'bool') {
+    throw new WnError(`${source}: input "${spec.name}" is BOOL, the data is ${array.dtype}`);
+  }
+  // rows gathered straight into the tensor's own array need no second conversion
+  if (indices && floatTarget) return new runtime.Tensor(target, values as Float32Array, shape);
+  return toTensor(runtime, target, values, shape);
 }

@@ -4,12 +4,12 @@
  * pre-activation has mean 0 and standard deviation s on the init batch. Recurrent layers get
  * g = ‖v‖ (W = v: the paper applies this init only where batch norm would apply).
  */
-import type { Model } from '../src/ir/model';
-import { featureNorms } from '../src/tensor/norms';
-import { floatStorage, withFloatValues } from '../src/tensor/values';
-import { stats, type Stats } from '../src/wn/inspect';
-import type { WeightNormLayer } from '../src/wn/wn-layers';
-import { WnError } from '../src/errors';
+import type { Model } from '../../src/ir/model';
+import { featureNorms } from '../../src/tensor/norms';
+import { floatStorage, withFloatValues } from '../../src/tensor/values';
+import { stats, type Stats } from '../../src/tensor/stats';
+import type { WeightNormLayer } from '../../src/wn/wn-layers';
+import { WnError } from '../../src/errors';
 import type { LayerStatistics } from './init-graph';
 
 export interface LayerInit {

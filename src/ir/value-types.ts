@@ -3,12 +3,13 @@
  * know ranks and which axes are 1 to undo broadcasting, and element types to make constants.
  * Dims are numbers where fixed, null where they vary (the batch axis). Sources: what the model
  * declares (inputs, initializers, value_info, outputs) and, for everything else, a probe run
- * through ONNX Runtime (src/runtime/value-probe.ts).
+ * through ONNX Runtime (src/runtime/value-probe.ts). Here, low in the house, because the
+ * probe, the gradient rules and the training graph all use them.
  */
-import type { ValueInfoProto } from '../onnx/proto';
-import type { Model } from '../ir/model';
+import type { DimensionProto, ValueInfoProto } from '../onnx/proto';
+import type { Model } from './model';
 import { DataType } from '../onnx/enums';
-import { toNumber } from '../ir/int64';
+import { toNumber } from '../onnx/int64';
 import { tensorDims } from '../tensor/values';
 
 export interface ValueType {
@@ -18,11 +19,15 @@ export interface ValueType {
 
 export type ValueTypes = ReadonlyMap<string, ValueType>;
 
+/** Declared dims: the number where a dim_value is set, else null (symbolic or unknown). */
+export function declaredDims(dims: readonly DimensionProto[] = []): (number | null)[] {
+  return dims.map((d) => (Object.prototype.hasOwnProperty.call(d, 'dim_value') ? toNumber(d.dim_value) : null));
+}
+
 function fromInfo(info: ValueInfoProto): ValueType | undefined {
   const tensor = info.type?.tensor_type;
   if (!tensor?.shape) return undefined;
-  const dims = (tensor.shape.dim ?? []).map((d) => (Object.prototype.hasOwnProperty.call(d, 'dim_value') ? toNumber(d.dim_value) : null));
-  return { type: (tensor.elem_type ?? 0) as DataType, dims };
+  return { type: (tensor.elem_type ?? 0) as DataType, dims: declaredDims(tensor.shape.dim) };
 }
 
 /** Types the model itself declares (initializers first: they are exact). */

@@ -15,13 +15,13 @@
  * is taken over the rows first, then over the leading axes (equal group sizes: the same mean).
  * float16/bfloat16 layers take their statistics in float32.
  */
-import { DataType } from '../src/onnx/enums';
-import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../src/onnx/proto';
-import { Graph, tensorValueInfo } from '../src/ir/graph';
-import { Model } from '../src/ir/model';
-import { Builder } from '../src/ir/builder';
-import { elementCount, tensorDims, withFloatValues } from '../src/tensor/values';
-import { layerFeatures } from '../src/wn/wn-layers';
+import { DataType } from '../../src/onnx/enums';
+import type { GraphProto, NodeProto, TensorProto } from '../../src/onnx/proto';
+import { Graph, tensorValueInfo } from '../../src/ir/graph';
+import { Model } from '../../src/ir/model';
+import { Builder } from '../../src/ir/builder';
+import { elementCount, tensorDims, withFloatValues } from '../../src/tensor/values';
+import { layerFeatures } from '../../src/wn/wn-layers';
 import type { BiasedLayer } from './layer-bias';
 
 export const CONV_EPS = 1e-8;
@@ -64,10 +64,7 @@ export function compileInitGraph(model: Model, layers: readonly BiasedLayer[], {
     const raw = b.name(role('raw'));
     const t = computeType !== layer.type ? b.cast(raw, computeType, role('float')) : raw;
 
-    const mean = featureMean(b, layer, t, role('mean'));
-    const centered = b.op('Sub', [t, mean], {}, role('centered'));
-    const variance = featureMean(b, layer, b.op('Mul', [centered, centered], {}, role('squared')), role('variance'));
-    const std = b.op('Sqrt', [b.op('Add', [variance, b.constantScalar(role('eps'), computeType, eps)], {}, role('variance_eps'))], {}, role('std'));
+    const { mean, centered, std } = b.moments(t, (v, r) => featureMean(b, layer, v, r), eps, computeType, role(''));
     const gain = b.op('Div', [b.constantScalar(role('scale'), computeType, scale), std], {}, role('gain'));
     if (computeType !== layer.type) b.cast(b.op('Mul', [centered, gain], {}, role('normalized')), layer.type, role('normalized_cast'), layer.preActivation);
     else b.op('Mul', [centered, gain], {}, role('normalized'), layer.preActivation);
@@ -85,10 +82,10 @@ export function compileInitGraph(model: Model, layers: readonly BiasedLayer[], {
     if (!inserted) return [node];
     return [{ ...node, output: [inserted.raw, ...(node.output ?? []).slice(1)] }, ...inserted.nodes];
   });
-  proto.initializer!.push(...b.initializers);
-  if (model.initializersAreInputs) proto.input = [...source.inputs, ...b.initializers.map((t) => tensorValueInfo(t.name ?? '', t.data_type ?? 0, tensorDims(t)))];
-  const initModel: ModelProto = { ...model.proto, graph: proto };
-  return { model: new Model(initModel), statistics };
+  proto.input = [...source.inputs];
+  const initModel = new Model({ ...model.proto, graph: proto });
+  initModel.addInitializers(b.initializers);
+  return { model: initModel, statistics };
 }
 
 /** Per-feature mean of a value shaped like the layer's pre-activation, in a shape that broadcasts against it. */

@@ -3,11 +3,11 @@
  * paper's start for training from scratch (std 0.05). Seeded: the same seed gives the same
  * model. g is left as it is (data-dependent init sets it next; W's norm stays g meanwhile).
  */
-import type { Model } from '../src/ir/model';
-import { seededRandom } from '../src/runtime/feeds';
-import { elementCount, tensorDims, withFloatValues } from '../src/tensor/values';
-import { weightNormGroups } from '../src/wn/spec';
-import { WnError } from '../src/errors';
+import type { Model } from '../../src/ir/model';
+import { seededNormal } from '../../src/tensor/random';
+import { elementCount, tensorDims, withFloatValues } from '../../src/tensor/values';
+import { weightNormGroups } from '../../src/wn/spec';
+import { option, WnError } from '../../src/errors';
 
 export interface ResampleOptions {
   /** Standard deviation (default 0.05, the paper's). */
@@ -17,22 +17,9 @@ export interface ResampleOptions {
 
 /** Returns the names of the resampled directions. */
 export function resampleDirections(model: Model, { std = 0.05, seed = 0 }: ResampleOptions = {}): string[] {
-  if (!(std > 0) || !Number.isFinite(std)) throw new WnError(`--std must be a positive number, got ${std}`);
+  if (!(std > 0) || !Number.isFinite(std)) throw new WnError(`${option('std')} must be a positive number, got ${std}`);
   const graph = model.graph;
-  const random = seededRandom(seed);
-  // Box-Muller: two uniforms give two independent standard normals
-  let spare: number | undefined;
-  const normal = () => {
-    if (spare !== undefined) {
-      const value = spare;
-      spare = undefined;
-      return value;
-    }
-    const radius = Math.sqrt(-2 * Math.log(1 - random()));
-    const angle = 2 * Math.PI * random();
-    spare = radius * Math.sin(angle);
-    return radius * Math.cos(angle);
-  };
+  const normal = seededNormal(seed);
   const names: string[] = [];
   for (const { spec } of weightNormGroups(graph.nodes).values()) {
     const v = graph.initializer(spec.v);

@@ -1,5 +1,5 @@
 import Long from 'long';
-import type { Int64 } from '../onnx/proto';
+import type { Int64 } from './proto';
 
 /** An int64 field as a JS number; refuses values a double cannot hold exactly. */
 export function toNumber(value: Int64 | undefined | null): number {

@@ -1,0 +1,43 @@
+/** `wn-onnx convert`: weights into weight-normalized g and v, optionally followed by data-dependent init. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { convert } from '../../transforms/weight-norm';
+import { WEIGHT_NORM_OPS } from '../wn/layers';
+import { gShape } from '../wn/spec';
+import { loadModelFile } from '../node/model-file';
+import { initialize, initOptions, printInitReport } from './init';
+import { collect, log, number, outputOptions, regex, save } from './options';
+
+function opList(value: string): string[] {
+  const ops = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = ops.filter((op) => !(WEIGHT_NORM_OPS as readonly string[]).includes(op));
+  if (unknown.length) throw new InvalidArgumentError(`unsupported op ${unknown.join(', ')}; choose from ${WEIGHT_NORM_OPS.join(',')}`);
+  return ops;
+}
+
+export function convertCommand(program: Command): void {
+  const command = outputOptions(program.command('convert')
+    .description('rewrite layer weights W into weight-normalized g and v (W = g·v/‖v‖)')
+    .argument('<model>', 'input model ("-" for standard input)'))
+    .option('--ops <list>', `op types to convert (default: ${WEIGHT_NORM_OPS.join(',')})`, opList)
+    .option('--include <regex>', 'convert only layers whose node or weight name matches', regex)
+    .option('--exclude <regex>', 'leave layers whose node or weight name matches', regex)
+    .option('--eps <value>', 'floor under ‖v‖ so zero weight vectors stay finite', number('--eps'), 1e-12)
+    .option('--json', 'print the report as JSON on standard error')
+    .option('--init <[input=]file>', 'then run data-dependent init on this data (see `wn-onnx init --help`); repeat as input=file for several inputs', collect);
+  initOptions(command).action(async (input: string, flags) => {
+    const loaded = loadModelFile(input);
+    const { report } = convert(loaded.model, flags);
+    const init = flags.init ? await initialize(loaded.model, flags.init, flags) : undefined;
+    save(loaded, input, flags);
+    if (flags.json) {
+      log(JSON.stringify(init ? { convert: report, init } : report, null, 2));
+      return;
+    }
+    for (const c of report.converted) {
+      log(`converted ${c.weight} (${c.layers.map((l) => `${l.op} "${l.node}"`).join(', ')}): g ${c.g} [${gShape(c.view, c.keep)}], v ${c.v}`);
+    }
+    for (const s of report.skipped) log(`skipped   ${s.op} "${s.node}" input ${s.input}: ${s.reason}`);
+    log(`${report.converted.length} weights converted, ${report.skipped.length} layer inputs skipped`);
+    if (init) printInitReport(init);
+  });
+}

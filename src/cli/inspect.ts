@@ -1,0 +1,28 @@
+/** `wn-onnx inspect`: every layer weight, whether it is weight-normalized, and its g / ‖v‖ statistics. */
+import type { Command } from 'commander';
+import { inspectModel, type LayerInfo } from '../wn/inspect';
+import { loadModelFile } from '../node/model-file';
+import { fmtStats, table } from './format';
+
+function printLayers(layers: LayerInfo[]): void {
+  const rows = layers.map((l) => [
+    l.node || '(unnamed)', l.op, l.input, l.form, l.shape ? `[${l.shape}]` : '', l.features?.toString() ?? '',
+    l.form === 'weight-norm' ? fmtStats(l.g) : '', l.form === 'weight-norm' ? fmtStats(l.vNorm) : fmtStats(l.wNorm), l.note ?? '',
+  ]);
+  const header = ['node', 'op', 'weight', 'form', 'shape', 'features', 'g min/mean/max', '‖v‖ (plain: ‖W‖) min/mean/max', 'note'];
+  for (const line of table(header, rows)) console.log(line);
+  const wn = layers.filter((l) => l.form === 'weight-norm').length;
+  console.log(`\n${layers.length} layer weights, ${wn} weight-normalized`);
+}
+
+export function inspectCommand(program: Command): void {
+  program.command('inspect')
+    .description('list layer weights, which are weight-normalized, and g / ‖v‖ statistics')
+    .argument('<model>', 'model ("-" for standard input)')
+    .option('--json', 'print JSON')
+    .action((input: string, flags) => {
+      const layers = inspectModel(loadModelFile(input).model);
+      if (flags.json) console.log(JSON.stringify(layers, null, 2));
+      else printLayers(layers);
+    });
+}
