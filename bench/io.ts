@@ -24,12 +24,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeBigModel } from './make_big_model';
+import { measured, requireGnuTime, type Measured } from './process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'wn-onnx.js');
 const INFER = path.join(__dirname, 'infer.js');
 const PY_SCRIPT = path.join(ROOT, 'bench', 'python_load_save.py');
-const TIME = '/usr/bin/time';
 
 interface Options {
   dir: string; layers: number; size: number; batch: number; repeat: number; runs: number; warmup: number;
@@ -49,23 +49,6 @@ function parseArgs(argv: string[]): Options {
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-interface Measured { wallS: number; rssBytes: number; stdout: string; stderr: string }
-
-/** Runs a command under GNU time: wall time (parent's clock) and the child's peak RSS. */
-function measured(command: string, args: string[]): Measured {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(TIME, ['-f', 'WNBENCH %e %M', command, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.error) throw r.error;
-  const lines = r.stderr.trimEnd().split('\n');
-  const last = lines.pop() ?? '';
-  const m = /^WNBENCH ([\d.]+) (\d+)$/.exec(last);
-  if (r.status !== 0 || !m) {
-    throw new Error(`${command} ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}${r.stdout}`);
-  }
-  return { wallS, rssBytes: Number(m[2]) * 1024, stdout: r.stdout, stderr: lines.join('\n') };
-}
 
 interface Best { wallS: number; rssBytes: number; walls: number[]; last: Measured }
 
@@ -154,9 +137,7 @@ function machine(python: { onnx: string; protobuf: string; version: string }): s
 
 function main(): void {
   const o = parseArgs(process.argv.slice(2));
-  if (!fs.existsSync(TIME)) {
-    throw new Error(`${TIME} (GNU time) is needed to measure peak memory: install it with \`apt-get install -y time\``);
-  }
+  requireGnuTime();
   if (!fs.existsSync(o.python)) throw new Error(`${o.python} not found (the baseline needs Debian's python3 with python3-onnx, or pass --python)`);
   fs.mkdirSync(o.dir, { recursive: true });
   const original = path.join(o.dir, 'original.onnx');

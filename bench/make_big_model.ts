@@ -6,7 +6,7 @@
  * Weights are seeded uniform values with variance 1/size, so activations keep their scale down
  * the chain and inference outputs stay finite (they are compared between models).
  *
- *   node dist/bench/make_big_model.js OUT.onnx [--layers 24] [--size 2048] [--batch 8] [--seed 1]
+ *   node dist/bench/make_big_model.js OUT.onnx [--layers 24] [--size 2048] [--batch 8] [--seed 1] [--external]
  */
 import { DataType, Model, saveModelFile, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../src/node';
 import { createTensorProto } from '../src/onnx/codec';
@@ -62,9 +62,9 @@ export function bigModel(options: BigModelOptions = {}): Model {
   return new Model(proto);
 }
 
-/** Writes the model to `file` (inline weights: one .onnx file). */
-export function writeBigModel(file: string, options: BigModelOptions = {}): void {
-  saveModelFile(bigModel(options), file);
+/** Writes the model to `file`: weights inline, or every one in `file.data` with `external`. */
+export function writeBigModel(file: string, options: BigModelOptions = {}, external = false): void {
+  saveModelFile(bigModel(options), file, external ? { externalThreshold: 1 } : {});
 }
 
 function flag(args: string[], name: string): number | undefined {
@@ -76,8 +76,9 @@ if (require.main === module) {
   const args = process.argv.slice(2);
   const out = args[0];
   if (!out || out.startsWith('--')) {
-    process.stderr.write('usage: node dist/bench/make_big_model.js OUT.onnx [--layers 24] [--size 2048] [--batch 8] [--seed 1]\n');
+    process.stderr.write('usage: node dist/bench/make_big_model.js OUT.onnx [--layers 24] [--size 2048] [--batch 8] [--seed 1] [--external]\n');
     process.exit(2);
   }
-  writeBigModel(out, { layers: flag(args, '--layers'), size: flag(args, '--size'), batch: flag(args, '--batch'), seed: flag(args, '--seed') });
+  const options = { layers: flag(args, '--layers'), size: flag(args, '--size'), batch: flag(args, '--batch'), seed: flag(args, '--seed') };
+  writeBigModel(out, options, args.includes('--external'));
 }

@@ -44,28 +44,74 @@ export function loadModelFile(file: string): LoadedModel {
   }
   const folder = path.resolve(fromStdin ? '.' : path.dirname(file));
   const files = new Set<string>(fromStdin ? [] : [path.resolve(file)]);
-  const cache = new Map<string, Buffer>();
-  resolveExternalData(proto, (location) => {
-    const target = path.resolve(folder, location);
+  const external = new ExternalFiles(folder);
+  try {
+    resolveExternalData(proto, (location, offset, length) => {
+      files.add(path.resolve(folder, location));
+      return external.read(location, offset, length);
+    });
+  } finally {
+    external.close();
+  }
+  return { model: new Model(proto), files, folder };
+}
+
+/** One read call's most bytes (Node refuses 2 GiB and more at once). */
+const READ_CHUNK = 1 << 30;
+
+/**
+ * The external data files of one model, opened once each. Every tensor's bytes are read into
+ * a buffer of their own: files of any size (beyond Node's 2 GiB readFile limit), only the bytes
+ * the model uses.
+ */
+class ExternalFiles {
+  private readonly open = new Map<string, { fd: number; size: number }>();
+
+  constructor(private readonly folder: string) {}
+
+  private file(location: string): { fd: number; size: number } {
+    const target = path.resolve(this.folder, location);
     let real: string;
     try {
       real = fs.realpathSync(target);
     } catch {
       throw new WnError(`external data file "${location}" (needed by the model, looked for at ${target}) does not exist`);
     }
-    const realFolder = fs.realpathSync(folder);
+    const realFolder = fs.realpathSync(this.folder);
     if (path.relative(realFolder, real).startsWith('..') || path.isAbsolute(path.relative(realFolder, real))) {
       throw new WnError(`external data file "${location}" resolves outside the model's folder (to ${real}); refusing to read it`);
     }
-    files.add(target);
-    let data = cache.get(real);
-    if (!data) {
-      data = readFile(target, 'external data file');
-      cache.set(real, data);
+    let opened = this.open.get(real);
+    if (!opened) {
+      try {
+        const fd = fs.openSync(real, 'r');
+        opened = { fd, size: fs.fstatSync(fd).size };
+      } catch (e) {
+        throw new WnError(`cannot read external data file "${target}": ${(e as Error).message}`);
+      }
+      this.open.set(real, opened);
     }
-    return data;
-  });
-  return { model: new Model(proto), files, folder };
+    return opened;
+  }
+
+  /** Bytes offset..offset+length of the file (to its end without a length; fewer where it ends first). */
+  read(location: string, offset: number, length?: number): Uint8Array {
+    const { fd, size } = this.file(location);
+    const end = length === undefined ? size : Math.min(size, offset + length);
+    const bytes = Buffer.allocUnsafeSlow(Math.max(0, end - offset));
+    let done = 0;
+    while (done < bytes.length) {
+      const n = fs.readSync(fd, bytes, done, Math.min(READ_CHUNK, bytes.length - done), offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return bytes.subarray(0, done);
+  }
+
+  close(): void {
+    for (const { fd } of this.open.values()) fs.closeSync(fd);
+    this.open.clear();
+  }
 }
 
 function readStdin(): Buffer {

@@ -80,19 +80,22 @@ export function checkLocation(tensor: string, location: string): void {
 }
 
 /**
- * Loads every external payload through `read(location)` (the whole file's bytes) and sets it as
- * the tensor's raw_data view.
+ * Reads a tensor's external bytes: `offset` to `offset + length` of the file at `location` (to
+ * the file's end when the tensor gives no length); fewer bytes where the file ends first.
  */
-export function resolveExternalData(model: ModelProto, read: (location: string) => Uint8Array): void {
+export type ReadExternal = (location: string, offset: number, length: number | undefined) => Uint8Array;
+
+/** Loads every external payload through `read` and sets it as the tensor's raw_data. */
+export function resolveExternalData(model: ModelProto, read: ReadExternal): void {
   forEachTensor(model, (t) => {
     if (!isExternal(t)) return;
     const ref = externalReference(t);
-    const file = read(ref.location);
-    const length = ref.length ?? file.length - ref.offset;
-    if (ref.offset + length > file.length) {
-      throw new WnError(`tensor "${t.name}": external file "${ref.location}" has ${file.length} bytes, but the tensor needs bytes ${ref.offset}..${ref.offset + length}`);
+    const bytes = read(ref.location, ref.offset, ref.length);
+    if (ref.length !== undefined && bytes.length < ref.length) {
+      const needed = `${ref.offset}..${ref.offset + ref.length}`;
+      throw new WnError(`tensor "${t.name}": external file "${ref.location}" ends before byte ${ref.offset + ref.length}, but the tensor needs bytes ${needed}`);
     }
-    t.raw_data = file.subarray(ref.offset, ref.offset + length);
+    t.raw_data = bytes;
   });
 }
 

@@ -4,20 +4,29 @@
  * `withSession` always releases. The onnxruntime package is a parameter (onnxruntime-node or
  * onnxruntime-web: both implement onnxruntime-common's API); nothing here edits a model.
  *
- * How a model reaches ONNX Runtime: initializer payloads of at least 64 KiB are handed over as
- * in-memory external data files (the session option `externalData`), each a view of the buffer
- * the payload already lives in (the model file's external data, or a tensor a pass computed);
- * everything else is inline in the ModelProto. Inlining the large payloads instead would build a
- * second copy of every weight in one buffer before ONNX Runtime makes its own, and cannot go past
- * protobuf's 2 GB limit; with the views, a model with external data runs without that copy and
- * at any size.
+ * How a model reaches ONNX Runtime: small tensors inline in the ModelProto; initializer payloads
+ * of 64 KiB or more never inline (inlining would build a second copy of every weight in one
+ * buffer before ONNX Runtime makes its own, and cannot pass protobuf's 2 GB limit), but as one
+ * of (`SessionSettings.largeInitializers`):
+ *   - 'initializers' (the default, for sessions that run many times: training, inference): in-memory
+ *     external data (the session option `externalData`), each a view of the buffer the payload
+ *     already lives in (the model file's data, or a tensor a pass computed). ONNX Runtime copies
+ *     each once and may constant-fold and prepack them, which pays over many runs.
+ *   - 'inputs' (for sessions that run once or a few times: init, verify, the value probe): graph
+ *     inputs fed at every run with tensors over those same views. ONNX Runtime copies nothing, so
+ *     a model of any size runs in little more memory than it already takes (measured in the
+ *     README: init on a 2.4 GB model). Types ONNX Runtime's JavaScript tensors lack (bfloat16)
+ *     stay external data.
  */
 import type * as ort from 'onnxruntime-common';
 import type { TensorProto } from '../onnx/proto';
+import { DataType } from '../onnx/enums';
 import { encodeModel } from '../onnx/codec';
 import { externalForm, inlineAll } from '../onnx/external';
-import type { Model } from '../ir/model';
+import { initializerInfo, type Model } from '../ir/model';
+import { rawArray, tensorDims } from '../tensor/values';
 import { option, WnError } from '../errors';
+import { ortType } from './tensors';
 
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
 export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu', 'cuda'];
@@ -28,43 +37,77 @@ export interface Runtime {
   Tensor: typeof ort.Tensor;
 }
 
+export type LargeInitializers = 'initializers' | 'inputs';
+
+/** A large initializer fed as a graph input: its values viewing the model's own bytes. */
+export interface FedInitializer { name: string; type: DataType; dims: number[]; data: ArrayBufferView }
+
 /** What a session is created from. */
 export interface SessionModel {
   /** The serialized ModelProto, large initializer payloads left out. */
   bytes: Uint8Array;
-  /** Those payloads: in-memory files the ModelProto's external_data entries point into. */
+  /** Payloads as in-memory files the ModelProto's external_data entries point into. */
   externalData: { path: string; data: Uint8Array }[];
+  /** Initializers turned into graph inputs, to be fed at every run ('inputs'). */
+  fed: FedInitializer[];
 }
 
-/** Initializer payloads from this size on reach ONNX Runtime as external data views. */
-const EXTERNAL_AT_LEAST = 1 << 16;
+/** Initializer payloads from this size on do not go inline. */
+const LARGE = 1 << 16;
 
-/** Serializes a model for a session (see the header: large payloads as views, the rest inline). */
-export function sessionModel(model: Model): SessionModel {
+/** Feedable: a type ONNX Runtime's JavaScript tensors have. */
+function fedForm(t: TensorProto): FedInitializer | undefined {
+  const type = (t.data_type ?? 0) as DataType;
+  const data = type === DataType.BFLOAT16 ? undefined : rawArray(t);
+  return data ? { name: t.name ?? '', type, dims: tensorDims(t), data } : undefined;
+}
+
+/** Each payload as external data in a view of its own buffer: one file per buffer, spanning the bytes used. */
+function asExternalViews(tensors: readonly TensorProto[]): { external: Map<TensorProto, TensorProto>; files: SessionModel['externalData'] } {
   const byBuffer = new Map<ArrayBufferLike, TensorProto[]>();
-  for (const t of model.graph.initializers) {
-    const raw = t.raw_data;
-    if (!raw || raw.length < EXTERNAL_AT_LEAST) continue;
-    const list = byBuffer.get(raw.buffer);
+  for (const t of tensors) {
+    const list = byBuffer.get(t.raw_data!.buffer);
     if (list) list.push(t);
-    else byBuffer.set(raw.buffer, [t]);
+    else byBuffer.set(t.raw_data!.buffer, [t]);
   }
   const external = new Map<TensorProto, TensorProto>();
-  const externalData: SessionModel['externalData'] = [];
-  for (const [buffer, tensors] of byBuffer) {
-    // one file per buffer, spanning just the bytes its tensors use
-    const start = Math.min(...tensors.map((t) => t.raw_data!.byteOffset));
-    const end = Math.max(...tensors.map((t) => t.raw_data!.byteOffset + t.raw_data!.length));
-    const path = `wn-onnx-memory-${externalData.length}.bin`;
-    externalData.push({ path, data: new Uint8Array(buffer, start, end - start) });
-    for (const t of tensors) external.set(t, externalForm(t, path, t.raw_data!.byteOffset - start, t.raw_data!.length));
+  const files: SessionModel['externalData'] = [];
+  for (const [buffer, group] of byBuffer) {
+    const start = Math.min(...group.map((t) => t.raw_data!.byteOffset));
+    const end = Math.max(...group.map((t) => t.raw_data!.byteOffset + t.raw_data!.length));
+    const path = `wn-onnx-memory-${files.length}.bin`;
+    files.push({ path, data: new Uint8Array(buffer, start, end - start) });
+    for (const t of group) external.set(t, externalForm(t, path, t.raw_data!.byteOffset - start, t.raw_data!.length));
   }
-  const bytes = encodeModel(model.proto, (t) => external.get(t) ?? inlineAll(t));
-  return { bytes, externalData };
+  return { external, files };
+}
+
+/** Serializes a model for a session (see the header: small tensors inline, large ones by `large`). */
+export function sessionModel(model: Model, large: LargeInitializers = 'initializers'): SessionModel {
+  const graph = model.graph;
+  const big = graph.initializers.filter((t) => (t.raw_data?.length ?? 0) >= LARGE);
+  const fedTensors = new Map<TensorProto, FedInitializer>();
+  if (large === 'inputs') {
+    for (const t of big) {
+      const fed = fedForm(t);
+      if (fed) fedTensors.set(t, fed);
+    }
+  }
+  const { external, files } = asExternalViews(big.filter((t) => !fedTensors.has(t)));
+  let proto = model.proto;
+  if (fedTensors.size) {
+    const listed = new Set(graph.inputs.map((i) => i.name));
+    const added = [...fedTensors.keys()].filter((t) => !listed.has(t.name)).map(initializerInfo);
+    proto = { ...proto, graph: { ...graph.proto, initializer: graph.initializers.filter((t) => !fedTensors.has(t)), input: [...graph.inputs, ...added] } };
+  }
+  const bytes = encodeModel(proto, (t) => external.get(t) ?? inlineAll(t));
+  return { bytes, externalData: files, fed: [...fedTensors.values()] };
 }
 
 export interface SessionSettings {
   ep?: ExecutionProvider;
+  /** How initializers of 64 KiB or more reach ONNX Runtime (see the header); default 'initializers'. */
+  largeInitializers?: LargeInitializers;
   /** ONNX Runtime session options (threads, optimization level, profiling …); providers come from `ep`. */
   options?: ort.InferenceSession.SessionOptions;
 }
@@ -82,13 +125,19 @@ function firstLine(e: unknown): string {
 
 /** An ONNX Runtime session over a model; failures become one-line errors. */
 export class Session {
-  private constructor(private readonly session: ort.InferenceSession, readonly ep: ExecutionProvider) {}
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly ep: ExecutionProvider,
+    /** Initializers fed as inputs, added to every run's feeds. */
+    private readonly fed: Record<string, ort.Tensor>,
+  ) {}
 
-  static async open(runtime: Runtime, model: Model, { ep = 'cpu', options = {} }: SessionSettings = {}): Promise<Session> {
-    const { bytes, externalData } = sessionModel(model);
+  static async open(runtime: Runtime, model: Model, { ep = 'cpu', largeInitializers, options = {} }: SessionSettings = {}): Promise<Session> {
+    const { bytes, externalData, fed } = sessionModel(model, largeInitializers);
+    const fedTensors = Object.fromEntries(fed.map((f) => [f.name, new runtime.Tensor(ortType(f.type), f.data as Float32Array, f.dims)]));
     try {
       const session = await runtime.InferenceSession.create(bytes, { ...options, externalData, executionProviders: [ep] });
-      return new Session(session, ep);
+      return new Session(session, ep, fedTensors);
     } catch (e) {
       const message = firstLine(e);
       if (ep !== 'cpu' && /shared library|adapter|WebGPU|CUDA|not (?:supported|available)|backend/i.test(message)) {
@@ -103,7 +152,7 @@ export class Session {
 
   async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     try {
-      return await this.session.run(feeds);
+      return await this.session.run({ ...this.fed, ...feeds });
     } catch (e) {
       throw new WnError(`ONNX Runtime failed to run the model: ${firstLine(e)}`);
     }
@@ -124,7 +173,7 @@ export async function withSession<T>(runtime: Runtime, model: Model, settings: S
   }
 }
 
-/** One run of a model on `feeds`. */
+/** One run of a model on `feeds`; its large initializers are fed as inputs unless the settings say otherwise. */
 export function runModel(runtime: Runtime, model: Model, feeds: Record<string, ort.Tensor>, settings: SessionSettings = {}): Promise<Record<string, ort.Tensor>> {
-  return withSession(runtime, model, settings, (session) => session.run(feeds));
+  return withSession(runtime, model, { largeInitializers: 'inputs', ...settings }, (session) => session.run(feeds));
 }

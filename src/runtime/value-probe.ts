@@ -18,7 +18,7 @@ export async function probeValueTypes(
   const g = model.graph;
   const names = [...new Set(g.nodes.flatMap((n) => n.output ?? []).filter(Boolean))];
   const probe = new Model({ ...model.proto, graph: { ...g.proto, output: names.map((name) => ({ name })) } });
-  const observations = await withSession(runtime, probe, { ep }, async (session) => {
+  const observations = await withSession(runtime, probe, { ep, largeInitializers: 'inputs' }, async (session) => {
     const seen: Observation[] = [];
     for (const feeds of batches) {
       const outputs = await session.run(feeds);

@@ -20,6 +20,8 @@ export interface OutputDifference {
 export async function compareModels(
   runtime: Runtime, a: Model, b: Model, feeds: Record<string, ort.Tensor>, tolerance: Tolerance, settings: SessionSettings = {},
 ): Promise<OutputDifference[]> {
+  // one run each: large weights are fed, so ONNX Runtime holds no copy of them
+  settings = { largeInitializers: 'inputs', ...settings };
   const [outA, names] = await withSession(runtime, a, settings, async (s) => [await s.run(feeds), s.outputNames] as const);
   const outB = await withSession(runtime, b, settings, async (s) => {
     const missing = names.filter((n) => !s.outputNames.includes(n));

@@ -25,7 +25,7 @@ function checkRawLength(t: TensorProto, raw: Uint8Array, count: number, bytes: n
 }
 
 /** A typed view of raw bytes when aligned, else an aligned copy. */
-function typedView<T extends FloatArray | Int32Array | BigInt64Array | Uint16Array>(
+function typedView<T extends ArrayBufferView>(
   raw: Uint8Array, ctor: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number },
 ): T {
   const n = raw.length / ctor.BYTES_PER_ELEMENT;
@@ -132,4 +132,25 @@ export function readInts(t: TensorProto): number[] {
     return [...(t.int32_data ?? [])];
   }
   throw new WnError(`tensor "${t.name}" is ${dataTypeName(type)}, expected an integer type`);
+}
+
+/** The typed array each element type's raw bytes are read as (little-endian, as ONNX stores them). */
+const RAW_ARRAYS: Partial<Record<DataType, { new (b: ArrayBuffer, o: number, n: number): ArrayBufferView; BYTES_PER_ELEMENT: number }>> = {
+  [DataType.FLOAT]: Float32Array, [DataType.DOUBLE]: Float64Array, [DataType.FLOAT16]: Uint16Array,
+  [DataType.INT8]: Int8Array, [DataType.UINT8]: Uint8Array, [DataType.INT16]: Int16Array, [DataType.UINT16]: Uint16Array,
+  [DataType.INT32]: Int32Array, [DataType.UINT32]: Uint32Array, [DataType.INT64]: BigInt64Array, [DataType.UINT64]: BigUint64Array,
+  [DataType.BOOL]: Uint8Array,
+};
+
+/**
+ * A tensor's raw_data as a typed array of its element type, viewing the bytes where they are
+ * aligned (else an aligned copy); undefined for tensors without raw_data or of other types.
+ * float16 comes as its bits (Uint16Array).
+ */
+export function rawArray(t: TensorProto): ArrayBufferView | undefined {
+  const Array = RAW_ARRAYS[(t.data_type ?? 0) as DataType];
+  const raw = t.raw_data;
+  if (!Array || !raw?.length) return undefined;
+  checkRawLength(t, raw, elementCount(tensorDims(t)), Array.BYTES_PER_ELEMENT);
+  return typedView(raw, Array);
 }
