@@ -20,10 +20,8 @@ export type { DataInitReport } from '../transforms/data-init';
 export { inspectModel, type LayerInfo } from './wn/inspect';
 export { WEIGHT_NORM_OPS } from './wn/layers';
 export { DEFAULT_EPS, type WeightNormSpec } from './wn/spec';
-export {
-  Session, withSession, runModel, sessionModel, EXECUTION_PROVIDERS,
-  type ExecutionProvider, type Runtime, type SessionModel, type SessionSettings,
-} from './runtime/session';
+export { Session, withSession, runModel, sessionModel, type SessionModel, type SessionSettings } from './runtime/session';
+export { EXECUTION_PROVIDERS, type ExecutionProvider, type Runtime } from './runtime/ort';
 export { randomFeeds, inputTensor } from './runtime/tensors';
 export { compareModels, type OutputDifference } from './runtime/verify';
 export { probeValueTypes } from './runtime/value-probe';

@@ -5,7 +5,8 @@
  * in blocks (tensors larger than one block).
  */
 import * as assert from 'node:assert/strict';
-import { featureNorms, scaleFeatures, type FloatStorage } from '../src/tensor/norms';
+import { featureNorms, scaleFeatures } from '../src/tensor/norms';
+import type { FloatStorage } from '../src/tensor/values';
 import { seededRandom } from '../src/tensor/random';
 
 /** Feature index of each element, by definition: kept-axis indices in row-major order. */

@@ -9,7 +9,8 @@ import { seededRandom } from '../src/tensor/random';
 import { compareValues } from '../src/tensor/compare';
 import { elementCount, floatTensor, readFloats } from '../src/tensor/values';
 import { randomFeeds } from '../src/runtime/tensors';
-import { runModel, type ExecutionProvider } from '../src/runtime/session';
+import { runModel } from '../src/runtime/session';
+import type { ExecutionProvider } from '../src/runtime/ort';
 import { nodeRuntime } from '../src/node/runtime';
 
 export const runtime = nodeRuntime();

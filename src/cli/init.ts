@@ -4,7 +4,7 @@ import type { Model } from '../ir/model';
 import { inputSpecs } from '../ir/inputs';
 import { assignInputs, batchRows } from '../data/batch';
 import { inputTensor } from '../runtime/tensors';
-import type { ExecutionProvider } from '../runtime/session';
+import type { ExecutionProvider } from '../runtime/ort';
 import type { DataInitReport } from '../../transforms/data-init';
 import { dataDependentInit } from '../train/data-init';
 import { loadModelFile } from '../node/model-file';

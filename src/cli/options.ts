@@ -2,7 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { WnError } from '../errors';
 import { saveModelFile, type LoadedModel } from '../node/model-file';
-import { EXECUTION_PROVIDERS } from '../runtime/session';
+import { EXECUTION_PROVIDERS } from '../runtime/ort';
 import { withFlags } from './flags';
 
 /** A line on standard error, with the core's option names shown as flags. */

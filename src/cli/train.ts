@@ -11,7 +11,7 @@ import { checkPlotFile, writePlot } from '../node/plot';
 import { assignInputs, type InputArray } from '../data/batch';
 import { inputSpecs } from '../ir/inputs';
 import { inputTensor } from '../runtime/tensors';
-import type { ExecutionProvider } from '../runtime/session';
+import type { ExecutionProvider } from '../runtime/ort';
 import { Trainer } from '../train/trainer';
 import { checkTargets, fit, SCHEDULES, TrainingDiverged, type Dataset, type EpochSummary, type Schedule } from '../train/fit';
 import { LOSSES, type LossKind } from '../train/loss';

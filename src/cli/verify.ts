@@ -4,7 +4,7 @@ import type * as ort from 'onnxruntime-common';
 import { WnError } from '../errors';
 import { inputSpecs, type InputSpec } from '../ir/inputs';
 import { assignInputs, batchRows } from '../data/batch';
-import type { ExecutionProvider, Runtime } from '../runtime/session';
+import type { ExecutionProvider, Runtime } from '../runtime/ort';
 import { inputTensor, randomFeeds } from '../runtime/tensors';
 import { compareModels } from '../runtime/verify';
 import { loadModelFile } from '../node/model-file';

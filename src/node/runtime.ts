@@ -1,5 +1,5 @@
 /** onnxruntime-node as this project's Runtime (Node only; loaded on first use). */
-import type { Runtime } from '../runtime/session';
+import type { Runtime } from '../runtime/ort';
 
 let loaded: Runtime | undefined;
 

@@ -26,16 +26,7 @@ import { externalForm, inlineAll } from '../onnx/external';
 import { initializerInfo, type Model } from '../ir/model';
 import { rawArray, tensorDims } from '../tensor/values';
 import { option, WnError } from '../errors';
-import { ortType } from './tensors';
-
-export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu', 'cuda'];
-
-/** The part of an onnxruntime package this project uses. */
-export interface Runtime {
-  InferenceSession: typeof ort.InferenceSession;
-  Tensor: typeof ort.Tensor;
-}
+import { ortType, type ExecutionProvider, type Runtime } from './ort';
 
 export type LargeInitializers = 'initializers' | 'inputs';
 

@@ -8,27 +8,7 @@ import { elementCount } from '../tensor/values';
 import { concreteDims, type InputSpec } from '../ir/inputs';
 import { isFloatDtype } from '../data/array';
 import { gatherRows, inputShape, type InputArray } from '../data/batch';
-import type { Runtime } from './session';
-
-const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.FLOAT16]: 'float16',
-  [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.INT16]: 'int16', [DataType.UINT16]: 'uint16',
-  [DataType.INT32]: 'int32', [DataType.UINT32]: 'uint32', [DataType.INT64]: 'int64', [DataType.UINT64]: 'uint64',
-  [DataType.BOOL]: 'bool',
-};
-
-/** The ONNX element type of an ORT tensor type. */
-export function dataTypeOf(type: ort.Tensor.Type): DataType {
-  const entry = Object.entries(ORT_TYPES).find(([, t]) => t === type);
-  if (!entry) throw new WnError(`internal: no ONNX type for ONNX Runtime type ${type}`);
-  return Number(entry[0]) as DataType;
-}
-
-export function ortType(type: DataType): ort.Tensor.Type {
-  const t = ORT_TYPES[type];
-  if (!t) throw new WnError(`inputs of type ${dataTypeName(type)} are not supported`);
-  return t;
-}
+import { ortType, type Runtime } from './ort';
 
 /**
  * Random feeds: floats uniform in [-1, 1), integers and booleans 0 (a safe index for

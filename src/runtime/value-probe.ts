@@ -7,8 +7,8 @@ import type * as ort from 'onnxruntime-common';
 import { Model } from '../ir/model';
 import { declaredValueTypes, mergeObservations, type ValueType } from '../ir/value-types';
 import type { DataType } from '../onnx/enums';
-import { withSession, type ExecutionProvider, type Runtime } from './session';
-import { dataTypeOf } from './tensors';
+import { withSession } from './session';
+import { dataTypeOf, type ExecutionProvider, type Runtime } from './ort';
 
 type Observation = Map<string, { type: DataType; dims: number[] }>;
 

@@ -3,7 +3,8 @@ import type * as ort from 'onnxruntime-common';
 import type { Model } from '../ir/model';
 import { compareValues, type Tolerance } from '../tensor/compare';
 import { WnError } from '../errors';
-import { withSession, type Runtime, type SessionSettings } from './session';
+import { withSession, type SessionSettings } from './session';
+import type { Runtime } from './ort';
 
 export interface OutputDifference {
   output: string;

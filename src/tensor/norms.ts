@@ -8,15 +8,7 @@
  * bytes that are not aligned for a typed view are processed in small blocks through one scratch
  * buffer instead of a copy of the whole tensor.
  */
-import { elementCount, type FloatArray } from './values';
-
-/** Little-endian float32/float64 bytes at an offset a typed array cannot view. */
-export interface UnalignedFloats {
-  bytes: Uint8Array;
-  Array: Float32ArrayConstructor | Float64ArrayConstructor;
-}
-
-export type FloatStorage = FloatArray | UnalignedFloats;
+import { elementCount, type FloatArray, type FloatStorage } from './values';
 
 interface Layout {
   /** Merged dims, outermost first; kept and reduced dims alternate. */

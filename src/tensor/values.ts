@@ -6,9 +6,16 @@ import { createTensorProto, withoutFields } from '../onnx/codec';
 import { toNumber } from '../onnx/int64';
 import { WnError } from '../errors';
 import { bfloat16ToFloat, elementBytes, floatToBfloat16, floatToHalf, halfToFloat } from './dtype';
-import type { FloatStorage } from './norms';
 
 export type FloatArray = Float32Array | Float64Array;
+
+/** Little-endian float32/float64 bytes at an offset a typed array cannot view. */
+export interface UnalignedFloats {
+  bytes: Uint8Array;
+  Array: Float32ArrayConstructor | Float64ArrayConstructor;
+}
+
+export type FloatStorage = FloatArray | UnalignedFloats;
 
 export function tensorDims(t: TensorProto): number[] {
   return (t.dims ?? []).map(toNumber);

@@ -6,7 +6,8 @@
 import type * as ort from 'onnxruntime-common';
 import type { Model } from '../ir/model';
 import { WnError } from '../errors';
-import { runModel, type ExecutionProvider, type Runtime } from '../runtime/session';
+import { runModel } from '../runtime/session';
+import type { ExecutionProvider, Runtime } from '../runtime/ort';
 import { dataDependentInit as initPass, type DataInitPassOptions, type DataInitReport } from '../../transforms/data-init';
 
 export interface DataInitOptions extends Omit<DataInitPassOptions, 'run'> {

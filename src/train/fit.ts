@@ -10,7 +10,7 @@ import { isFloatDtype, type NdArray } from '../data/array';
 import type { InputArray } from '../data/batch';
 import { seededRandom } from '../tensor/random';
 import { inputTensor } from '../runtime/tensors';
-import type { Runtime } from '../runtime/session';
+import type { Runtime } from '../runtime/ort';
 import type { StepSettings, Trainer } from './trainer';
 import { elementCount } from '../tensor/values';
 

@@ -5,8 +5,9 @@ import { decodeTensor } from '../../src/onnx/codec';
 import type { TensorProto } from '../../src/onnx/proto';
 import { DataType, FLOAT_TYPES, dataTypeName } from '../../src/onnx/enums';
 import { readFloats, readInts, tensorDims } from '../../src/tensor/values';
-import { ortType, toTensor } from '../../src/runtime/tensors';
-import type { Runtime } from '../../src/runtime/session';
+import { toTensor } from '../../src/runtime/tensors';
+import { ortType } from '../../src/runtime/ort';
+import type { Runtime } from '../../src/runtime/ort';
 import type { NdArray } from './npy';
 
 export function readTensorFile(file: string): TensorProto {
