@@ -25,6 +25,7 @@ import { floatTensor } from '../src/tensor/values';
 import { seededRandom } from '../src/tensor/random';
 import { saveModelFile } from '../src/node/model-file';
 import { runProcess } from './process';
+import { elementCount } from '../src/tensor/values';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'wn-onnx.js');
@@ -37,7 +38,7 @@ function resnet18() {
   const initializers: TensorProto[] = [];
   const nodes: NodeProto[] = [];
   const tensor = (name: string, dims: number[], bound: number) =>
-    initializers.push(floatTensor(name, F, dims, Float32Array.from({ length: dims.reduce((n, d) => n * d, 1) }, () => (random() * 2 - 1) * bound)));
+    initializers.push(floatTensor(name, F, dims, Float32Array.from({ length: elementCount(dims) }, () => (random() * 2 - 1) * bound)));
   const conv = (name: string, x: string, cin: number, cout: number, k: number, stride: number) => {
     tensor(`${name}.weight`, [cout, cin, k, k], Math.sqrt(6 / (cin * k * k)));
     tensor(`${name}.bias`, [cout], 1 / Math.sqrt(cin * k * k));

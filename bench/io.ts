@@ -213,7 +213,7 @@ function main(): void {
     row('folded (`convert` then `fold`)', folded, inf.folded),
     row('weight-normalized, ORT graph optimizations disabled', wn, inf.wnNoOpt),
     '',
-    `onnxruntime-node on the CPU, each model in its own process: session created from the file, ${o.warmup} warm-up runs, then the median of ${o.runs} timed runs (${slowRuns} for the last row); best of ${o.repeat} interleaved processes per model (last row: 1). Target for the folded model: 1.00x. With optimizations on (the default), ONNX Runtime constant-folds the g·v/‖v‖ nodes of the WN model at session creation, since g and v are initializers; the last row computes W on every run, as training does.`,
+    `onnxruntime-node on the CPU, each model in its own process: the file read and its session created (wn-onnx's Session.open), ${o.warmup} warm-up runs, then the median of ${o.runs} timed runs (${slowRuns} for the last row); best of ${o.repeat} interleaved processes per model (last row: 1). Target for the folded model: 1.00x. With optimizations on (the default), ONNX Runtime constant-folds the g·v/‖v‖ nodes of the WN model at session creation, since g and v are initializers; the last row computes W on every run, as training does.`,
   );
   console.log(lines.join('\n'));
 

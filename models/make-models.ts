@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { DataType } from '../src/onnx/enums';
 import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
-import { floatTensor, int64Tensor } from '../src/tensor/values';
+import { elementCount, floatTensor, int64Tensor } from '../src/tensor/values';
 import { seededRandom } from '../src/tensor/random';
 import { saveModelFile } from '../src/node/model-file';
 import type { TensorProto } from '../src/onnx/proto';
@@ -15,8 +15,7 @@ const random = seededRandom(2016);
 /** He-style uniform init, like PyTorch's default for Linear/Conv. */
 function weight(name: string, dims: number[], fanIn: number): TensorProto {
   const bound = 1 / Math.sqrt(fanIn);
-  const count = dims.reduce((n, d) => n * d, 1);
-  return floatTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: count }, () => (random() * 2 - 1) * bound));
+  return floatTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: elementCount(dims) }, () => (random() * 2 - 1) * bound));
 }
 
 const F = DataType.FLOAT;

@@ -23,6 +23,7 @@ import { readFloats, tensorDims } from '../src/tensor/values';
 import { weightNormGroups } from '../src/wn/spec';
 import { copyModel, randomTensor, run, runtime, assertSameOutputs } from './support';
 import { saveModel } from '../src/index';
+import { elementCount } from '../src/tensor/values';
 
 const F = DataType.FLOAT;
 const FIXTURES = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'pytorch');
@@ -32,17 +33,17 @@ function batchFor(model: Model, rows: number, shapes: Record<string, number[]> =
   const random = seededRandom(seed);
   return Object.fromEntries(inputSpecs(model).map((spec) => {
     const dims = shapes[spec.name] ?? [rows, ...spec.dims.slice(1).map((d) => d ?? 3)];
-    const values = Float64Array.from({ length: dims.reduce((n, d) => n * d, 1) }, () => random() * 2 - 1);
+    const values = Float64Array.from({ length: elementCount(dims) }, () => random() * 2 - 1);
     return [spec.name, toTensor(runtime, spec.type === DataType.FLOAT16 ? 'float16' : 'float32', values, dims)];
   }));
 }
 
 function featureOf(layer: BiasedLayer, dims: readonly number[], i: number): number {
-  if (layer.kind === 'conv') return Math.floor(i / dims.slice(2).reduce((n, d) => n * d, 1)) % dims[1];
+  if (layer.kind === 'conv') return Math.floor(i / elementCount(dims.slice(2))) % dims[1];
   if (layer.dims.length === 1) return 0;
   const n = dims[dims.length - 1];
   const m = dims[dims.length - 2];
-  const batch = layer.dims.slice(0, -2).reduce((p, d) => p * d, 1);
+  const batch = elementCount(layer.dims.slice(0, -2));
   return (Math.floor(i / (n * m)) % batch) * n + (i % n);
 }
 

@@ -11,6 +11,7 @@ import { seededRandom } from '../src/tensor/random';
 import { toTensor } from '../src/runtime/tensors';
 import { gradCheck } from './helpers/gradcheck';
 import { assertClose, run, runtime } from './support';
+import { elementCount } from '../src/tensor/values';
 
 describe('gradient rules: reshaping', () => {
   it('Reshape', async () => {
@@ -200,7 +201,7 @@ describe('gradient rules: dims that vary with the batch', () => {
     const feeds = (batch: number) => Object.fromEntries(c.inputs.map((i, k) => {
       const random = seededRandom(10 * batch + k);
       const dims = [batch, ...i.dims.slice(1)];
-      return [i.name, toTensor(runtime, 'float64', Array.from({ length: dims.reduce((a, b) => a * b) }, () => random() - 0.5), dims)];
+      return [i.name, toTensor(runtime, 'float64', Array.from({ length: elementCount(dims) }, () => random() - 0.5), dims)];
     }));
     const types = await probeValueTypes(runtime, model, batches.map(feeds));
     const wrt = c.inputs.map((i) => i.name);

@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import { featureNorms, scaleFeatures } from '../src/tensor/norms';
 import type { FloatStorage } from '../src/tensor/values';
 import { seededRandom } from '../src/tensor/random';
+import { elementCount } from '../src/tensor/values';
 
 /** Feature index of each element, by definition: kept-axis indices in row-major order. */
 function featureIndex(shape: number[], kept: number[], flat: number): number {
@@ -23,7 +24,7 @@ function featureIndex(shape: number[], kept: number[], flat: number): number {
 }
 
 function referenceNorms(values: ArrayLike<number>, shape: number[], kept: number[]): Float64Array {
-  const features = kept.reduce((n, a) => n * shape[a], 1);
+  const features = elementCount(kept.map((a) => shape[a]));
   const sums = new Float64Array(features);
   for (let i = 0; i < values.length; i++) sums[featureIndex(shape, kept, i)] += values[i] * values[i];
   return sums.map(Math.sqrt);
@@ -61,7 +62,7 @@ describe('feature norms and scaling', () => {
     for (const Array of [Float32Array, Float64Array]) {
       it(`${Array.name} [${shape}] keep [${kept}]: aligned and unaligned match the reference`, () => {
         const random = seededRandom(shape.length * 31 + kept.length);
-        const values = Array.from(Float64Array.from({ length: shape.reduce((n, d) => n * d, 1) }, () => random() * 2 - 1));
+        const values = Array.from(Float64Array.from({ length: elementCount(shape) }, () => random() * 2 - 1));
         const expected = referenceNorms(values, shape, kept);
         const scale = expected.map((_, f) => 0.5 + f);
         const scaled = Float64Array.from(values, (x, i) => x * scale[featureIndex(shape, kept, i)]);

@@ -29,7 +29,7 @@ const root = path.resolve(__dirname, '..', '..');
 
 function uniform(dims: number[], seed: number): ort.Tensor {
   const random = seededRandom(seed);
-  return toTensor(runtime, 'float32', Float64Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => random() * 2 - 1), dims);
+  return toTensor(runtime, 'float32', Float64Array.from({ length: elementCount(dims) }, () => random() * 2 - 1), dims);
 }
 
 function oneHot(labels: number[], classes: number): ort.Tensor {

@@ -3,6 +3,7 @@ import { intAttribute, intsAttribute } from '../../ir/attributes';
 import type { GradContext, GradientRule } from '../rule';
 import { mask } from './mask';
 import { expandLike, normalizeAxis } from './shapes';
+import { elementCount } from '../../tensor/values';
 
 /** What a Reduce* node reduces: every axis, none (noop_with_empty_axes), listed axes, or axes given at runtime. */
 type Reduced = { all: true } | { none: true } | { axes: number[] } | { input: string };
@@ -54,8 +55,7 @@ function elementsPerMean(ctx: GradContext): string {
   const [x, y] = [ctx.input(0), ctx.output(0)];
   const [xDims, yDims] = [ctx.dims(x), ctx.dims(y)];
   if ([...xDims, ...yDims].every((d) => d !== null)) {
-    const count = (dims: (number | null)[]) => dims.reduce((n: number, d) => n * (d as number), 1);
-    return ctx.scalar(count(xDims) / count(yDims), x);
+    return ctx.scalar(elementCount(xDims as number[]) / elementCount(yDims as number[]), x);
   }
   const size = (v: string) => ctx.op('Cast', [ctx.op('Size', [v])], { to: ctx.type(x) });
   return ctx.op('Div', [size(x), size(y)]);
