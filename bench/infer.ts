@@ -1,7 +1,8 @@
 /**
  * One inference measurement in its own process (so each model's session memory is its own):
- * reading the model and creating its session (Session.open), then `warmup` runs and `runs` timed runs on seeded input of the model's
- * (fixed) input shape. Prints one JSON line; writes the output values to `--out` if given.
+ * reading the model and creating its session (Session.open), then `warmup` runs and `runs`
+ * timed runs on seeded input of the model's (fixed) input shape. Prints one JSON line; writes
+ * the output values to `--out` if given.
  *
  *   node dist/bench/infer.js MODEL --runs 50 --warmup 5 [--opt all|disabled] [--out FILE]
  */
