@@ -48,6 +48,18 @@ describe('wn-onnx CLI', () => {
     assert.equal(folded.stdout.length, model.length);
     const inspect = cli(['inspect', '-'], converted.stdout);
     assert.match(inspect.out, /3 layer weights, 3 weight-normalized/);
+    const verify = cli(['verify', path.join(root, 'models', 'mlp.onnx'), '-'], converted.stdout);
+    assert.equal(verify.code, 0, verify.err);
+    assert.match(verify.out, /^match/m);
+    assertOneLineError(cli(['verify', '-', '-'], model), /only one of the two models can come from standard input/);
+  });
+
+  it('shows the flags where the library names its options', () => {
+    const out = path.join(dir, 'flags.onnx');
+    const result = cli(['convert', path.join(root, 'models', 'mlp.onnx'), '-o', out, '--exclude', '^fc1']);
+    assert.equal(result.code, 0, result.err);
+    assert.match(result.err, /excluded by --exclude \^fc1/);
+    assert.doesNotMatch(result.err, /`exclude`/);
   });
 
   it('--in-place rewrites the input only when asked (with --fsync: flushed, no temporary left)', () => {
