@@ -26,7 +26,8 @@ interface Options { dir: string; layers: number; size: number; keep: boolean }
 
 function parseArgs(argv: string[]): Options {
   return new Command('bench/big.js')
-    .option('--dir <dir>', 'working folder (needs about 8 times the model size on disk)', (d: string) => path.resolve(d), path.join(os.tmpdir(), 'wn-bench-big'))
+    .option('--dir <dir>', 'working folder (needs about 8 times the model size on disk)',
+      (d: string) => path.resolve(d), path.join(os.tmpdir(), 'wn-bench-big'))
     .option('--layers <n>', 'MatMul layers', positiveInteger('--layers'), 9)
     .option('--size <n>', 'each weight is [size, size] float32', positiveInteger('--size'), 8192)
     .option('--keep', 'keep the generated files', false)
@@ -38,7 +39,8 @@ function parseArgs(argv: string[]): Options {
 function modelBytes(file: string): number {
   const folder = path.dirname(file);
   const base = path.basename(file);
-  return fs.readdirSync(folder).filter((f) => f === base || f.startsWith(`${base}.data`)).reduce((n, f) => n + fs.statSync(path.join(folder, f)).size, 0);
+  const files = fs.readdirSync(folder).filter((f) => f === base || f.startsWith(`${base}.data`));
+  return files.reduce((n, f) => n + fs.statSync(path.join(folder, f)).size, 0);
 }
 
 /** A [rows, size] .npy of seeded values uniform in [-scale, scale). */
@@ -77,7 +79,8 @@ function main(): void {
     process.stderr.write(`${label}: ${m.wallS.toFixed(1)} s, peak RSS ${gb(m.rssBytes)} GB\n`);
     rows.push(`| ${label} | ${m.wallS.toFixed(1)} s | ${gb(m.rssBytes)} GB | ${(m.rssBytes / size).toFixed(2)}x |`);
   }
-  console.log(`Model: ${o.layers} MatMul layers of [${o.size}, ${o.size}] float32, ${gb(size)} GB, every weight in external data; input [${BATCH}, ${o.size}].\n`);
+  const layers = `${o.layers} MatMul layers of [${o.size}, ${o.size}] float32`;
+  console.log(`Model: ${layers}, ${gb(size)} GB, every weight in external data; input [${BATCH}, ${o.size}].\n`);
   console.log('| command | wall time | peak RSS | RSS / model size |');
   console.log('|---|---|---|---|');
   for (const row of rows) console.log(row);

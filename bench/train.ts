@@ -27,7 +27,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-common';
-import { assignInputs, convert, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, withSession, type NdArray, type Runtime } from '../src/node';
+import {
+  assignInputs, convert, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, withSession,
+  type NdArray, type Runtime,
+} from '../src/node';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { DataType } from '../src/onnx/enums';
 import { makeNode } from '../src/ir/make';

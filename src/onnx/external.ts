@@ -191,7 +191,8 @@ export function externalForm(t: TensorProto, location: string, offset: number, l
 export function inlineAll(t: TensorProto): TensorProto {
   if (!isExternal(t)) return t;
   if (!has(t, 'raw_data')) {
-    throw new WnError(`tensor "${t.name}" is stored in external data "${entry(t, 'location')}" that was not loaded: load the model with loadModelFile, or call resolveExternalData first`);
+    const fix = 'load the model with loadModelFile, or call resolveExternalData first';
+    throw new WnError(`tensor "${t.name}" is stored in external data "${entry(t, 'location')}" that was not loaded: ${fix}`);
   }
   return withoutFields(t, ['external_data', 'data_location']);
 }

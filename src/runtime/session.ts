@@ -89,7 +89,8 @@ export function sessionModel(model: Model, large: LargeInitializers = 'initializ
   if (fedTensors.size) {
     const listed = new Set(graph.inputs.map((i) => i.name));
     const added = [...fedTensors.keys()].filter((t) => !listed.has(t.name)).map(initializerInfo);
-    proto = { ...proto, graph: { ...graph.proto, initializer: graph.initializers.filter((t) => !fedTensors.has(t)), input: [...graph.inputs, ...added] } };
+    const initializer = graph.initializers.filter((t) => !fedTensors.has(t));
+    proto = { ...proto, graph: { ...graph.proto, initializer, input: [...graph.inputs, ...added] } };
   }
   const bytes = encodeModel(proto, (t) => external.get(t) ?? inlineAll(t));
   return { bytes, externalData: files, fed: [...fedTensors.values()] };
@@ -105,7 +106,8 @@ export interface SessionSettings {
 
 const HOW_TO_GET: Record<ExecutionProvider, string> = {
   cpu: '',
-  cuda: 'the CUDA execution provider is not installed or no CUDA 12 GPU is usable: install onnxruntime-node\'s CUDA libraries on a machine with an NVIDIA GPU: `node node_modules/onnxruntime-node/script/install.js --onnxruntime-node-install=cuda12`',
+  cuda: 'the CUDA execution provider is not installed or no CUDA 12 GPU is usable: install onnxruntime-node\'s CUDA libraries'
+    + ' on a machine with an NVIDIA GPU: `node node_modules/onnxruntime-node/script/install.js --onnxruntime-node-install=cuda12`',
   webgpu: 'no WebGPU adapter is available: on a machine without a GPU install Debian\'s chromium and libvulkan1 and set VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json',
 };
 
@@ -165,6 +167,8 @@ export async function withSession<T>(runtime: Runtime, model: Model, settings: S
 }
 
 /** One run of a model on `feeds`; its large initializers are fed as inputs unless the settings say otherwise. */
-export function runModel(runtime: Runtime, model: Model, feeds: Record<string, ort.Tensor>, settings: SessionSettings = {}): Promise<Record<string, ort.Tensor>> {
+export function runModel(
+  runtime: Runtime, model: Model, feeds: Record<string, ort.Tensor>, settings: SessionSettings = {},
+): Promise<Record<string, ort.Tensor>> {
   return withSession(runtime, model, { largeInitializers: 'inputs', ...settings }, (session) => session.run(feeds));
 }
