@@ -196,7 +196,7 @@ async function measureForward(o: Options): Promise<{ forwardMs: number }> {
 const PARTS = ['forward', 'loss', 'backward', 'optimizer'] as const;
 type GraphPart = (typeof PARTS)[number];
 
-/** Which part of the step graph a node belongs to, by the names training-step.ts gives them. */
+/** Which part of the step graph a node belongs to, by the names src/train/step-graph.ts gives them. */
 function graphPart(node: string): GraphPart {
   if (node.startsWith('grad/')) return 'backward';
   if (node.startsWith('loss/')) return 'loss';
