@@ -10,19 +10,32 @@
  *      half precision through a widened copy written back);
  *   3. g/v listed as graph inputs (IR < 4, or overridable) are replaced there by W, and the
  *      helper constants convert listed as inputs are dropped;
- *   4. g or v not initializers (fed at run time) or of the wrong size: a clear error.
+ *   4. g or v not initializers (fed at run time) or of the wrong size: a clear error;
+ *   5. weight norm another tool wrote (src/wn/foreign.ts), proved numerically: the layer's weight
+ *      becomes an initializer of what the graph computes, in the layer's own layout (Identity,
+ *      Cast and Transpose on the way are folded too), named as the exporter's plain weight
+ *      (`conv.weight` for `conv.weight_g`/`_v`), and the norm arithmetic and every constant only
+ *      it read are removed; a near miss is left alone and reported;
+ *   6. weight norm convert adopted from an exporter: as 1, then as 5 (the exporter's plain form).
  */
 import { DataType } from '../src/onnx/enums';
-import type { TensorProto } from '../src/onnx/proto';
+import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { withoutFields } from '../src/onnx/codec';
 import { initializerInfo, type Model } from '../src/ir/model';
+import { isDefaultDomain } from '../src/ir/graph';
+import { Evaluator } from '../src/ir/evaluate';
 import { featureNorms, scaleFeatures } from '../src/tensor/norms';
-import { elementCount, floatStorage, floatsToRaw, readFloats, tensorDims } from '../src/tensor/values';
-import { gShape, weightNormGroups, type WeightNormSpec } from '../src/wn/spec';
+import { elementCount, floatStorage, floatsToRaw, floatTensor, readFloats, tensorDims } from '../src/tensor/values';
+import { gShape, weightNormGroups, type ForeignForm, type WeightNormSpec } from '../src/wn/spec';
+import { traceWeight, weightSlots } from '../src/wn/layers';
+import { foreignWeightNorm, plainWeightName } from '../src/wn/foreign';
 import { WnError } from '../src/errors';
 
 export interface FoldReport {
-  folded: { weight: string; g: string; v: string; shape: number[] }[];
+  /** Each folded weight, with who wrote its weight norm. */
+  folded: { weight: string; g: string; v: string; shape: number[]; form: 'wn-onnx' | ForeignForm }[];
+  /** Layer weights that look like weight norm an exporter wrote but are not, left as they are. */
+  skipped: { node: string; input: string; reason: string }[];
 }
 
 function parameter(model: Model, spec: WeightNormSpec, name: string, expected: number[]): TensorProto {
@@ -59,9 +72,78 @@ function foldedWeight(spec: WeightNormSpec, g: TensorProto, v: TensorProto): Ten
   return weight;
 }
 
+const LAYOUT = new Set(['Identity', 'Cast', 'Transpose']);
+
+/**
+ * Makes what the layers read from `root` initializers: `root` itself, or what it becomes
+ * through Identity, Cast and Transpose nodes on the way (evaluated, so folded too), named `name`
+ * (`name_1` … for more than one), and removes `computedBy` and those nodes where nobody else
+ * reads them. Returns the names and the first one's shape.
+ */
+function placePlainWeight(model: Model, root: string, name: string, computedBy: readonly NodeProto[]): { names: string[]; shape: number[] } {
+  const graph = model.graph;
+  const evaluator = new Evaluator(graph, model.opset());
+  const layout: NodeProto[] = [];
+  const ends: string[] = [];
+  const visit = (value: string) => {
+    let read = graph.isGraphOutput(value);
+    for (const c of graph.consumers(value)) {
+      if (LAYOUT.has(c.op_type ?? '') && isDefaultDomain(c) && c.input?.[0] === value) {
+        layout.push(c);
+        visit(c.output![0]);
+      } else {
+        read = true;
+      }
+    }
+    if (read && !ends.includes(value)) ends.push(value);
+  };
+  visit(root);
+  const names: string[] = [];
+  let shape: number[] = [];
+  for (const end of ends) {
+    const value = evaluator.value(end);
+    const tensor = floatTensor(graph.uniqueName(name), value.type, value.dims, value.data);
+    model.addInitializers([tensor]);
+    for (const reader of graph.consumers(end).filter((c) => !layout.includes(c))) {
+      (reader.input ?? []).forEach((input, i) => { if (input === end) graph.setNodeInput(reader, i, tensor.name!); });
+    }
+    if (!names.length) shape = value.dims;
+    names.push(tensor.name!);
+  }
+  graph.removeUnused([...computedBy, ...layout]);
+  if (graph.initializer(root) && !graph.consumers(root).length && !graph.isGraphOutput(root)) {
+    graph.removeInitializer(root);
+    graph.removeGraphInputs(new Set([root]));
+  }
+  return { names, shape };
+}
+
+/** Folds the weight norm exporters wrote (case 5). */
+function foldForeign(model: Model, report: FoldReport): void {
+  const graph = model.graph;
+  const done = new Set<string>();
+  for (const node of [...graph.nodes]) {
+    if (!isDefaultDomain(node)) continue;
+    for (const slot of weightSlots(node)) {
+      const input = node.input?.[slot.input] ?? '';
+      const traced = input ? traceWeight(graph, input) : undefined;
+      if (traced?.kind !== 'computed' || done.has(traced.value)) continue;
+      const foreign = foreignWeightNorm(model, traced, slot);
+      if (!foreign) continue;
+      if ('reason' in foreign) {
+        report.skipped.push({ node: node.name ?? '', input, reason: foreign.reason });
+        continue;
+      }
+      done.add(traced.value);
+      const { names, shape } = placePlainWeight(model, foreign.weight, plainWeightName(foreign.v), foreign.nodes);
+      for (const weight of names) report.folded.push({ weight, g: foreign.g, v: foreign.v, shape, form: foreign.form });
+    }
+  }
+}
+
 export function fold(model: Model): { model: Model; report: FoldReport } {
   const graph = model.graph;
-  const report: FoldReport = { folded: [] };
+  const report: FoldReport = { folded: [], skipped: [] };
   for (const { spec, nodes } of weightNormGroups(graph.nodes).values()) {
     const v = parameter(model, spec, spec.v, spec.view);
     const g = parameter(model, spec, spec.g, gShape(spec.view, spec.keep));
@@ -81,8 +163,10 @@ export function fold(model: Model): { model: Model; report: FoldReport } {
     }
     if (vInput >= 0) graph.replaceGraphInput(spec.v, [initializerInfo(weight)]);
     graph.removeGraphInputs(removedInputs);
-    report.folded.push({ weight: spec.weight, g: spec.g, v: spec.v, shape: tensorDims(weight) });
+    const plain = spec.plain ? placePlainWeight(model, spec.weight, spec.plain, []) : { names: [spec.weight], shape: tensorDims(weight) };
+    for (const name of plain.names) report.folded.push({ weight: name, g: spec.g, v: spec.v, shape: plain.shape, form: spec.form ?? 'wn-onnx' });
   }
+  foldForeign(model, report);
   graph.pruneValueInfo();
   return { model, report };
 }

@@ -10,7 +10,10 @@
  *   3. an initializer that is also a graph input (required below IR 4) is replaced there by g, v;
  *   4. float16/bfloat16 weights: g, v stay in that type, the norm runs in float32;
  *   5. skipped, with the reason in the report: op not selected, excluded by name, weight not a
- *      constant, not floating point, already weight-normalized, conflicting axes.
+ *      constant, not floating point, already weight-normalized, conflicting axes;
+ *   6. weight norm another tool wrote (src/wn/foreign.ts), proved numerically, is adopted: its
+ *      chain becomes wn-onnx's marked form over the exporter's own g and v initializers (names,
+ *      values and axes kept), so inspect, init, train and fold treat it as their own.
  */
 import { DataType, dataTypeName, FLOAT_TYPES } from '../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
@@ -22,6 +25,7 @@ import { featureNorms } from '../src/tensor/norms';
 import { floatStorage, floatTensor, tensorDims } from '../src/tensor/values';
 import { sourceLayout, traceWeight, WEIGHT_NORM_OPS, weightSlots, type WeightLayout } from '../src/wn/layers';
 import { DEFAULT_EPS, gShape, specDocString, type WeightNormSpec } from '../src/wn/spec';
+import { foreignWeightNorm, plainWeightName, type VerifiedWeightNorm } from '../src/wn/foreign';
 import { option } from '../src/errors';
 
 export interface ConvertOptions {
@@ -75,6 +79,7 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
   const ops = new Set(options.ops ?? WEIGHT_NORM_OPS);
   const report: ConvertReport = { converted: [], skipped: [] };
   const candidates = new Map<string, Candidate>();
+  const adopted = new Map<string, { foreign: VerifiedWeightNorm; layers: { node: string; op: string }[] }>();
 
   for (const node of graph.nodes) {
     const op = node.op_type ?? '';
@@ -87,6 +92,18 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
       const traced = traceWeight(graph, input);
       if (traced.kind === 'weight-norm') { skip('already weight-normalized'); continue; }
       if (traced.kind === 'dynamic') { skip(traced.reason); continue; }
+      if (traced.kind === 'computed') {
+        const known = adopted.get(traced.value);
+        if (known) { known.layers.push({ node: node.name ?? '', op }); continue; }
+        const foreign = foreignWeightNorm(model, traced, slot);
+        if (!foreign) { skip(traced.reason); continue; }
+        if ('reason' in foreign) { skip(`${traced.reason}; it looks like weight norm, but ${foreign.reason}`); continue; }
+        const unselected = selected(options, node, foreign.v);
+        if (unselected) { skip(unselected); continue; }
+        if (!graph.initializer(foreign.g) || !graph.initializer(foreign.v)) { skip('its weight norm reads g or v from Constant nodes; adopting needs initializers'); continue; }
+        adopted.set(traced.value, { foreign, layers: [{ node: node.name ?? '', op }] });
+        continue;
+      }
       const sourceName = traced.source.name ?? '';
       const type = (traced.source.data_type ?? 0) as DataType;
       if (!FLOAT_TYPES.has(type)) { skip(`weight "${sourceName}" is ${dataTypeName(type)}, not floating point`); continue; }
@@ -107,12 +124,60 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
 
   // groups go to the front of the graph (they read only initializers), in layer order
   let position = 0;
+  for (const { foreign, layers } of adopted.values()) {
+    const { spec, inserted } = adopt(model, opset, foreign, position);
+    position += inserted;
+    report.converted.push({ ...spec, layers });
+  }
   for (const candidate of candidates.values()) {
     const { spec, inserted } = rewrite(model, opset, candidate, options.eps ?? DEFAULT_EPS, position);
     position += inserted;
     report.converted.push({ ...spec, layers: candidate.layers });
   }
   return { model, report };
+}
+
+/**
+ * The nodes that compute W = g · v / max(‖v‖, eps) under `spec.weight`, in v's `type`; W has
+ * `dims`; g of `gDims` is reshaped to the norm's shape where it differs from it.
+ */
+function emitWeightNorm(b: Builder, spec: WeightNormSpec, type: DataType, dims: number[], gDims: number[]): void {
+  const { weight, view, keep, eps } = spec;
+  const computeType = type === DataType.FLOAT16 || type === DataType.BFLOAT16 ? DataType.FLOAT : type;
+  const grouped = view.length !== dims.length;
+  const reduced = [...view.keys()].filter((a) => !keep.includes(a));
+
+  let direction = spec.v;
+  if (computeType !== type) direction = b.cast(direction, computeType, 'v_float');
+  if (grouped) direction = b.reshape(direction, view, 'v_grouped');
+  const norm = b.atLeast(b.reduceL2(direction, reduced, 'norm'), eps, computeType, 'norm_floor');
+  const normShape = gShape(view, keep);
+  const gain = gDims.join() === normShape.join() ? spec.g : b.reshape(spec.g, normShape, 'g_shaped');
+  const gCompute = computeType !== type ? b.cast(gain, computeType, 'g_float') : gain;
+  const scale = b.op('Div', [gCompute, norm], {}, 'scale');
+  const last = grouped ? 'reshape' : computeType !== type ? 'cast' : 'mul';
+  let w = b.op('Mul', [direction, scale], {}, 'weight', last === 'mul' ? weight : undefined);
+  if (grouped) w = b.reshape(w, dims, 'weight_ungrouped', computeType === type ? weight : undefined);
+  if (computeType !== type) b.cast(w, type, 'weight_cast', weight);
+}
+
+/** Rewrites an exporter's weight norm into the marked form over its own g and v (kept as they are). */
+function adopt(model: Model, opset: number, foreign: VerifiedWeightNorm, position: number): { spec: WeightNormSpec; inserted: number } {
+  const graph = model.graph;
+  const [g, v] = [graph.initializer(foreign.g)!, graph.initializer(foreign.v)!];
+  const spec: WeightNormSpec = {
+    weight: foreign.weight, g: foreign.g, v: foreign.v, view: foreign.dims, keep: foreign.keep, eps: foreign.eps,
+    form: foreign.form, plain: plainWeightName(foreign.v),
+  };
+  // the marked nodes take over W's name first, so the exporter's chain is read by nobody after
+  graph.removeNodes([graph.producer(foreign.weight)!], [foreign.weight]);
+  const b = new Builder(graph, opset, `${spec.plain}/wn`, specDocString(spec));
+  emitWeightNorm(b, spec, (v.data_type ?? 0) as DataType, foreign.dims, tensorDims(g));
+  model.addInitializers(b.initializers);
+  graph.insertNodes(b.nodes, position);
+  // (the exporter's nodes all stand after the marked ones at the front: `position` holds)
+  graph.removeUnused(foreign.nodes);
+  return { spec, inserted: b.nodes.length };
 }
 
 /** Replaces one initializer W by g and v, and inserts the nodes that compute W from them. */
@@ -135,20 +200,7 @@ function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps
   v.name = spec.v;
 
   const b = new Builder(graph, opset, `${weight}/wn`, specDocString(spec));
-  const computeType = type === DataType.FLOAT16 || type === DataType.BFLOAT16 ? DataType.FLOAT : type;
-  const grouped = layout.view.length !== dims.length;
-  const reduced = [...layout.view.keys()].filter((a) => !layout.keep.includes(a));
-
-  let direction = spec.v;
-  if (computeType !== type) direction = b.cast(direction, computeType, 'v_float');
-  if (grouped) direction = b.reshape(direction, layout.view, 'v_grouped');
-  const norm = b.atLeast(b.reduceL2(direction, reduced, 'norm'), eps, computeType, 'norm_floor');
-  const gCompute = computeType !== type ? b.cast(spec.g, computeType, 'g_float') : spec.g;
-  const scale = b.op('Div', [gCompute, norm], {}, 'scale');
-  const last = grouped ? 'reshape' : computeType !== type ? 'cast' : 'mul';
-  let w = b.op('Mul', [direction, scale], {}, 'weight', last === 'mul' ? weight : undefined);
-  if (grouped) w = b.reshape(w, dims, 'weight_ungrouped', computeType === type ? weight : undefined);
-  if (computeType !== type) b.cast(w, type, 'weight_cast', weight);
+  emitWeightNorm(b, spec, type, dims, tensorDims(g));
 
   graph.replaceInitializer(weight, [g, v]);
   graph.replaceGraphInput(weight, [g, v].map(initializerInfo));

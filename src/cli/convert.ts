@@ -34,7 +34,8 @@ export function convertCommand(program: Command): void {
       return;
     }
     for (const c of report.converted) {
-      log(`converted ${c.weight} (${c.layers.map((l) => `${l.op} "${l.node}"`).join(', ')}): g ${c.g} [${gShape(c.view, c.keep)}], v ${c.v}`);
+      const adopted = c.form ? ` (adopted: weight norm as ${c.form} wrote it)` : '';
+      log(`converted ${c.plain ?? c.weight} (${c.layers.map((l) => `${l.op} "${l.node}"`).join(', ')}): g ${c.g} [${gShape(c.view, c.keep)}], v ${c.v}${adopted}`);
     }
     for (const s of report.skipped) log(`skipped   ${s.op} "${s.node}" input ${s.input}: ${s.reason}`);
     log(`${report.converted.length} weights converted, ${report.skipped.length} layer inputs skipped`);

@@ -6,13 +6,15 @@ import { fmtStats, table } from './format';
 
 function printLayers(layers: LayerInfo[]): void {
   const rows = layers.map((l) => [
-    l.node || '(unnamed)', l.op, l.input, l.form, l.shape ? `[${l.shape}]` : '', l.features?.toString() ?? '',
-    l.form === 'weight-norm' ? fmtStats(l.g) : '', l.form === 'weight-norm' ? fmtStats(l.vNorm) : fmtStats(l.wNorm), l.note ?? '',
+    l.node || '(unnamed)', l.op, l.input, l.source && l.source !== 'wn-onnx' ? `${l.form} (${l.source})` : l.form,
+    l.shape ? `[${l.shape}]` : '', l.features?.toString() ?? '', fmtStats(l.g), fmtStats(l.vNorm ?? l.wNorm), l.note ?? '',
   ]);
   const header = ['node', 'op', 'weight', 'form', 'shape', 'features', 'g min/mean/max', '‖v‖ (plain: ‖W‖) min/mean/max', 'note'];
   for (const line of table(header, rows)) console.log(line);
   const wn = layers.filter((l) => l.form === 'weight-norm').length;
-  console.log(`\n${layers.length} layer weights, ${wn} weight-normalized`);
+  const foreign = layers.filter((l) => l.form === 'foreign-weight-norm').length;
+  const byExporters = foreign ? `, ${foreign} weight-normalized by the exporter (convert adopts them, fold folds them)` : '';
+  console.log(`\n${layers.length} layer weights, ${wn} weight-normalized${byExporters}`);
 }
 
 export function inspectCommand(program: Command): void {

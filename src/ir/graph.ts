@@ -129,6 +129,31 @@ export class Graph {
     this.changed();
   }
 
+  /**
+   * Removes those of `nodes` whose outputs nobody reads any more, repeatedly (a node read only by
+   * removed nodes goes too), then the initializers only the removed nodes read, with their graph
+   * input entries (IR < 4 lists them). What is still read, or a graph output, stays.
+   */
+  removeUnused(nodes: readonly NodeProto[]): void {
+    const candidates = new Set(nodes);
+    const read = new Set<string>();
+    for (let removed = true; removed;) {
+      removed = false;
+      for (const node of candidates) {
+        if ((node.output ?? []).some((o) => o && (this.consumers(o).length || this.isGraphOutput(o)))) continue;
+        for (const input of node.input ?? []) read.add(input);
+        this.proto.node = this.proto.node!.filter((n) => n !== node);
+        candidates.delete(node);
+        this.changed();
+        removed = true;
+      }
+    }
+    const unused = [...read].filter((name) => this.initializer(name) && !this.consumers(name).length && !this.isGraphOutput(name));
+    if (!unused.length) return;
+    this.proto.initializer = this.proto.initializer!.filter((t) => !unused.includes(t.name ?? ''));
+    this.removeGraphInputs(new Set(unused));
+  }
+
   /** Puts `replacement` where `node` was, for callers that must not mutate a node they may share with another graph. */
   replaceNode(node: NodeProto, replacement: NodeProto): void {
     const at = this.proto.node!.indexOf(node);

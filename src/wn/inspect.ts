@@ -6,13 +6,18 @@ import { featureNorms } from '../tensor/norms';
 import { floatStorage, readFloats, tensorDims, type FloatArray } from '../tensor/values';
 import { stats, type Stats } from '../tensor/stats';
 import { sourceLayout, traceWeight, weightSlots } from './layers';
+import { foreignWeightNorm } from './foreign';
+import type { ForeignForm } from './spec';
 
 export interface LayerInfo {
   node: string;
   op: string;
   /** The weight as the layer reads it. */
   input: string;
-  form: 'weight-norm' | 'plain' | 'dynamic';
+  /** foreign-weight-norm: weight norm another tool wrote, which convert adopts and fold folds. */
+  form: 'weight-norm' | 'foreign-weight-norm' | 'plain' | 'dynamic';
+  /** Who wrote the weight norm: wn-onnx, or an exporter (its form, also once convert adopted it). */
+  source?: 'wn-onnx' | ForeignForm;
   shape?: number[];
   /** Output features (one weight vector each). */
   features?: number;
@@ -35,11 +40,21 @@ export function inspectModel(model: Model): LayerInfo[] {
       const traced = traceWeight(graph, input);
       if (traced.kind === 'dynamic') {
         layers.push({ ...base, form: 'dynamic', note: traced.reason });
+      } else if (traced.kind === 'computed') {
+        const foreign = foreignWeightNorm(model, traced, slot);
+        if (!foreign || 'reason' in foreign) {
+          layers.push({ ...base, form: 'dynamic', note: foreign ? `${traced.reason}; it looks like weight norm, but ${foreign.reason}` : traced.reason });
+          continue;
+        }
+        layers.push({
+          ...base, form: 'foreign-weight-norm', source: foreign.form, shape: foreign.dims, features: foreign.gains.length,
+          g: stats(foreign.gains), vNorm: stats(foreign.norms), note: `g ${foreign.g}, v ${foreign.v}`,
+        });
       } else if (traced.kind === 'weight-norm') {
         const { spec } = traced;
         const g = graph.initializer(spec.g);
         const v = graph.initializer(spec.v);
-        const info: LayerInfo = { ...base, form: 'weight-norm', shape: v ? tensorDims(v) : undefined };
+        const info: LayerInfo = { ...base, form: 'weight-norm', source: spec.form ?? 'wn-onnx', shape: v ? tensorDims(v) : undefined };
         if (g && v) {
           const gValues: FloatArray = readFloats(g);
           info.features = gValues.length;

@@ -74,16 +74,18 @@ function transposedAxes(node: NodeProto, rank: number, axes: number[]): number[]
 export interface ConstantWeight { kind: 'constant'; source: TensorProto; axisMap: number[]; transposed: boolean }
 /** A weight convert made: its spec, the axis map as above, and the type the layer sees (after Casts). */
 export interface WeightNormWeight { kind: 'weight-norm'; spec: WeightNormSpec; axisMap: number[]; type: number }
-export type TracedWeight = ConstantWeight | WeightNormWeight | { kind: 'dynamic'; reason: string };
+/**
+ * A weight another node computes: `value` is what that node outputs, `chain` the Identity, Cast
+ * and Transpose nodes from the layer back to it. It may be weight norm another tool wrote
+ * (src/wn/foreign.ts).
+ */
+export interface ComputedWeight { kind: 'computed'; value: string; chain: NodeProto[]; reason: string }
+export type TracedWeight = ConstantWeight | WeightNormWeight | ComputedWeight | { kind: 'dynamic'; reason: string };
 
 /** Where a layer's weight comes from, following Identity, Cast and Transpose nodes back. */
 export function traceWeight(graph: Graph, name: string): TracedWeight {
   const chain: NodeProto[] = [];  // from the layer back towards the source
-  const axisMap = (rank: number) => {
-    let map = [...Array(rank).keys()];
-    for (const t of chain.filter((n) => n.op_type === 'Transpose')) map = transposedAxes(t, map.length, map);
-    return map;
-  };
+  const axisMap = (rank: number) => chainAxisMap(chain, rank);
   for (let current = name; ;) {
     const source = graph.initializer(current);
     if (source) {
@@ -100,21 +102,33 @@ export function traceWeight(graph: Graph, name: string): TracedWeight {
       return { kind: 'weight-norm', spec, axisMap: axisMap(v ? tensorDims(v).length : 0), type };
     }
     if (!['Identity', 'Cast', 'Transpose'].includes(producer.op_type ?? '') || !isDefaultDomain(producer)) {
-      return { kind: 'dynamic', reason: `weight "${current}" is computed by ${producer.op_type} node "${producer.name}", not a constant` };
+      const reason = `weight "${current}" is computed by ${producer.op_type} node "${producer.name}", not a constant`;
+      return { kind: 'computed', value: current, chain, reason };
     }
     chain.push(producer);
     current = producer.input?.[0] ?? '';
   }
 }
 
-/** The layout of a layer's weight slot on its source initializer, or why there is none. */
-export function sourceLayout(traced: ConstantWeight, slot: WeightSlot): WeightLayout | string {
-  const sourceDims = tensorDims(traced.source);
-  const layerDims = traced.axisMap.map((a) => sourceDims[a]);
+/** axisMap[a] = the axis of the chain's source that layer axis a comes from (a chain from the layer back). */
+export function chainAxisMap(chain: readonly NodeProto[], rank: number): number[] {
+  let map = [...Array(rank).keys()];
+  for (const t of chain.filter((n) => n.op_type === 'Transpose')) map = transposedAxes(t, map.length, map);
+  return map;
+}
+
+/** The layout of a layer's weight slot on the tensor of `sourceDims` it comes from through `axisMap`, or why there is none. */
+export function layoutOnSource(sourceDims: number[], axisMap: number[], transposed: boolean, slot: WeightSlot): WeightLayout | string {
+  const layerDims = axisMap.map((a) => sourceDims[a]);
   const layout = slot.layout(layerDims);
   if (typeof layout === 'string') return layout;
   if (layout.view !== layerDims) {
-    return traced.transposed ? 'a grouped weight reached through Transpose is not supported' : layout;
+    return transposed ? 'a grouped weight reached through Transpose is not supported' : layout;
   }
-  return { view: sourceDims, keep: layout.keep.map((a) => traced.axisMap[a]).sort((a, b) => a - b) };
+  return { view: sourceDims, keep: layout.keep.map((a) => axisMap[a]).sort((a, b) => a - b) };
+}
+
+/** The layout of a layer's weight slot on its source initializer, or why there is none. */
+export function sourceLayout(traced: ConstantWeight, slot: WeightSlot): WeightLayout | string {
+  return layoutOnSource(tensorDims(traced.source), traced.axisMap, traced.transposed, slot);
 }

@@ -10,6 +10,9 @@ export const MARKER = 'wn-onnx weight_norm: W = g * v / max(||v||, eps) ';
 /** Default floor under ‖v‖: a zero weight vector gives W = 0 instead of NaN (as F.normalize's eps). */
 export const DEFAULT_EPS = 1e-12;
 
+/** Who else writes weight norm, by the form of their graphs (src/wn/foreign.ts). */
+export type ForeignForm = 'pytorch' | 'keras' | 'generic';
+
 export interface WeightNormSpec {
   /** The reconstructed weight (the original initializer's name). */
   weight: string;
@@ -19,6 +22,14 @@ export interface WeightNormSpec {
   view: number[];
   keep: number[];
   eps: number;
+  /** Weight norm an exporter wrote that convert adopted: its form, and the name fold gives the plain weight. */
+  form?: ForeignForm;
+  plain?: string;
+}
+
+/** The weight's name in reports: the exporter's plain name for adopted weight norm. */
+export function weightName(spec: WeightNormSpec): string {
+  return spec.plain ?? spec.weight;
 }
 
 export function specDocString(spec: WeightNormSpec): string {

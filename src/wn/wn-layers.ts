@@ -11,7 +11,7 @@ import { isDefaultDomain, type Graph } from '../ir/graph';
 import { intAttribute } from '../ir/attributes';
 import { elementCount, tensorDims } from '../tensor/values';
 import { traceWeight, weightSlots } from './layers';
-import type { WeightNormSpec } from './spec';
+import { weightName, type WeightNormSpec } from './spec';
 
 export type LayerKind = 'conv' | 'dense' | 'recurrent';
 
@@ -47,7 +47,7 @@ export function weightNormLayers(graph: Graph): { layers: WeightNormLayer[]; ski
       const traced = traceWeight(graph, node.input?.[slot.input] ?? '');
       if (traced.kind !== 'weight-norm') continue;
       const { spec, axisMap, type } = traced;
-      const skip = (reason: string) => skipped.push({ node: node.name ?? '', op: node.op_type ?? '', weight: spec.weight, reason });
+      const skip = (reason: string) => skipped.push({ node: node.name ?? '', op: node.op_type ?? '', weight: weightName(spec), reason });
       const v = graph.initializer(spec.v);
       if (!v) { skip(`its direction "${spec.v}" is not an initializer`); continue; }
       const first = firstReader.get(spec.weight);
@@ -60,6 +60,11 @@ export function weightNormLayers(graph: Graph): { layers: WeightNormLayer[]; ski
       const keptSource = typeof layout === 'string' ? [] : layout.keep.map((a) => axisMap[a] ?? a);
       if (keptSource.some((a, i) => i > 0 && a < keptSource[i - 1])) {
         skip('its weight reaches the layer through a Transpose that reorders the output features');
+        continue;
+      }
+      if (spec.keep.join() !== [...keptSource].sort((a, b) => a - b).join()) {
+        // an exporter's choice convert keeps: PyTorch's default dim=0 on ConvTranspose is per input channel
+        skip(`its g has one value per index of axes [${spec.keep}] of the weight, not per output feature (axes [${keptSource}]); the paper's init sets one g per output feature`);
         continue;
       }
       layers.push({ node, spec, kind, dims, type });

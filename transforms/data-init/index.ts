@@ -18,6 +18,7 @@
 import type { Model } from '../../src/ir/model';
 import type { FloatArray } from '../../src/tensor/values';
 import { option, WnError } from '../../src/errors';
+import { weightName } from '../../src/wn/spec';
 import { addLayerBiases, type BiasedLayer, type LayerBiasReport } from './layer-bias';
 import { compileInitGraph } from './init-graph';
 import { keepDirectionNorms, setInitParameters, type LayerInit } from './init-parameters';
@@ -74,14 +75,14 @@ export async function dataDependentInit(model: Model, options: DataInitPassOptio
     runs = 1;
   } else {
     for (const [i, layer] of layers.entries()) {
-      progress(`layer ${i + 1}/${layers.length}: ${layer.node.name || layer.spec.weight}`);
+      progress(`layer ${i + 1}/${layers.length}: ${layer.node.name || weightName(layer.spec)}`);
       initialized.push(...await initialize(model, [layer], run, scale));
       runs++;
     }
   }
   const report: DataInitReport = {
     layers: initialized,
-    recurrent: recurrent.map((l) => ({ node: l.node.name ?? '', op: l.node.op_type ?? '', weight: l.spec.weight })),
+    recurrent: recurrent.map((l) => ({ node: l.node.name ?? '', op: l.node.op_type ?? '', weight: weightName(l.spec) })),
     biases,
     resampled,
     runs,

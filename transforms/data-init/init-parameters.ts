@@ -10,6 +10,7 @@ import { floatStorage, withFloatValues } from '../../src/tensor/values';
 import { stats, type Stats } from '../../src/tensor/stats';
 import type { WeightNormLayer } from '../../src/wn/wn-layers';
 import { WnError } from '../../src/errors';
+import { weightName } from '../../src/wn/spec';
 import type { LayerStatistics } from './init-graph';
 
 export interface LayerInit {
@@ -46,7 +47,7 @@ export function setInitParameters(model: Model, measured: readonly MeasuredStati
     graph.replaceInitializer(layer.bias, [withFloatValues(bias, biases)]);
     const constantFeatures = Array.from(stdValues).filter((sigma) => sigma * sigma - eps <= eps).length;
     return {
-      node: layer.node.name ?? '', op: layer.node.op_type ?? '', weight: layer.spec.weight, features: layer.features,
+      node: layer.node.name ?? '', op: layer.node.op_type ?? '', weight: weightName(layer.spec), features: layer.features,
       mean: stats(meanValues), std: stats(stdValues), g: stats(gains), constantFeatures,
     };
   });

@@ -20,6 +20,7 @@ import { isDefaultDomain, type Graph } from '../../src/ir/graph';
 import type { Model } from '../../src/ir/model';
 import { elementCount, floatTensor, readFloats, tensorDims } from '../../src/tensor/values';
 import { layerFeatures, weightNormLayers, type UninitializedLayer, type WeightNormLayer } from '../../src/wn/wn-layers';
+import { weightName } from '../../src/wn/spec';
 
 export interface BiasedLayer extends WeightNormLayer {
   /** The initializer holding this layer's own bias. */
@@ -71,7 +72,8 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
 
     /** A fresh zero bias for this layer. */
     const newBias = (values?: Float32Array | Float64Array): string => {
-      const base = layer.spec.weight.endsWith('weight') ? `${layer.spec.weight.slice(0, -6)}bias` : `${layer.spec.weight}_bias`;
+      const weight = weightName(layer.spec);
+      const base = weight.endsWith('weight') ? `${weight.slice(0, -6)}bias` : `${weight}_bias`;
       const name = graph.uniqueName(base);
       const data = new Float64Array(features);
       if (values) data.fill(values[0]);
@@ -140,7 +142,7 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
 
     const placed = node.op_type === 'MatMul' ? matMulBias() : inputBias();
     if ('reason' in placed) {
-      report.skipped.push({ node: nodeName, op: node.op_type ?? '', weight: layer.spec.weight, reason: placed.reason });
+      report.skipped.push({ node: nodeName, op: node.op_type ?? '', weight: weightName(layer.spec), reason: placed.reason });
       continue;
     }
     layers.push({ ...layer, ...placed, features });
