@@ -65,6 +65,24 @@ describe('gradient rules: Concat and Split', () => {
   }
 });
 
+describe('gradient rules: Pad (constant mode)', () => {
+  it('pads as an attribute: opset 7 (Slice attributes) and 10 (Slice inputs)', async () => {
+    for (const opset of [7, 10]) {
+      await gradCheck({ opset, nodes: [makeNode('Pad', ['x'], ['y'], { pads: [0, 2, 1, 0, 0, 3], value: { float: 0.5 } })], inputs: [{ name: 'x', dims: [2, 3, 4] }] });
+    }
+  });
+  it('pads and constant_value as inputs (opset 13)', async () => {
+    await gradCheck({
+      opset: 13, nodes: [makeNode('Pad', ['x', 'pads', 'value'], ['y'])], inputs: [{ name: 'x', dims: [3, 2, 5] }],
+      constants: [ints('pads', [0, 1, 3, 0, 0, 2]), createTensorProto({ name: 'value', data_type: DataType.DOUBLE, dims: [], double_data: [0.25] })],
+    });
+  });
+  it('refuses reflect mode with the mode named', async () => {
+    await assert.rejects(gradCheck({ opset: 13, nodes: [makeNode('Pad', ['x', 'pads'], ['y'], { mode: 'reflect' })], inputs: [{ name: 'x', dims: [2, 4] }], constants: [ints('pads', [0, 1, 0, 1])] }),
+      /Pad mode "reflect" has no gradient rule/);
+  });
+});
+
 describe('gradient rules: Slice', () => {
   it('opset 9 (attributes, Pad): negative start, end past the size, axes omitted', async () => {
     await gradCheck({ opset: 9, nodes: [makeNode('Slice', ['x'], ['y'], { starts: [1, -3], ends: [2, 100] })], inputs: [{ name: 'x', dims: [3, 5, 2] }] });

@@ -69,9 +69,9 @@ function floatTensor(data: Float32Array, dims: number[]): ort.Tensor {
   return new runtime.Tensor('float32', data, dims);
 }
 
-/** The loss's target: one-hot rows for cross-entropy's integer labels, the array itself for mse. */
+/** The loss's target: one-hot rows for cross-entropy's integer labels, the array itself for mse and l1. */
 function targetTensor(loss: LossKind, target: NdArray, classes: number): ort.Tensor {
-  if (loss === 'mse') return floatTensor(target.data as Float32Array, target.shape);
+  if (loss !== 'cross-entropy') return floatTensor(target.data as Float32Array, target.shape);
   const oneHot = new Float32Array(target.shape[0] * classes);
   Array.from(target.data, Number).forEach((label, row) => { oneHot[row * classes + label] = 1; });
   return floatTensor(oneHot, [target.shape[0], classes]);
@@ -91,7 +91,7 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
     assert.deepEqual(manifest.cases.map((c) => `${c.model}/${c.name}`), [
       'mlp/sgd', 'mlp/sgd_nesterov', 'mlp/adam', 'mlp/adam_wd',
       'cnn/sgd', 'cnn/sgd_nesterov', 'cnn/adam', 'cnn/adam_wd',
-      'mlp/mse_adam',
+      'mlp/mse_adam', 'mlp/l1_adam',
     ]);
   });
 

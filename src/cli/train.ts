@@ -35,7 +35,7 @@ export function trainCommand(program: Command): void {
     .description('train the model through ONNX Runtime (forward, loss, backward and optimizer compiled into one ONNX graph)')
     .argument('<model>', 'model to train (weight-normalized or plain)')
     .requiredOption('--data <[input=]file>', 'training inputs (.npy, .npz, IDX, .pb); repeat as input=file for several inputs', collect)
-    .requiredOption('--labels <file>', 'targets: integer class labels for cross-entropy, values of the output\'s shape for mse')
+    .requiredOption('--labels <file>', 'targets: integer class labels for cross-entropy, values of the output\'s shape for mse and l1')
     .addOption(outputOption('trained model: the same form as the input (a weight-normalized model stays so; `fold` it for inference)').makeOptionMandatory())
     .addOption(new Option('--loss <kind>', 'loss on the output').choices(LOSSES as string[]).default('cross-entropy'))
     .option('--loss-output <name>', 'model output the loss is on (default: the first)')

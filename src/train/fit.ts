@@ -17,7 +17,7 @@ import { elementCount } from '../tensor/values';
 export type Schedule = 'constant' | 'paper';
 export const SCHEDULES: readonly Schedule[] = ['constant', 'paper'];
 
-/** Inputs and targets: integer class labels (cross-entropy) or values of the output's shape (mse). */
+/** Inputs and targets: integer class labels (cross-entropy) or values of the output's shape (mse, l1). */
 export interface Dataset {
   inputs: InputArray[];
   targets: NdArray;

@@ -5,13 +5,15 @@
  *    −Σ onehot·log_softmax(logits) (PyTorch's F.cross_entropy); ∂/∂logits = (softmax − onehot)/N.
  *  - mse: targets of the output's shape; mean over all elements of (y − t)² (F.mse_loss);
  *    ∂/∂y = 2(y − t)/numel.
+ *  - l1: targets of the output's shape; mean over all elements of |y − t| (F.l1_loss, what
+ *    vocoders train on); ∂/∂y = sign(y − t)/numel (0 where y = t, as PyTorch).
  */
 import type { Builder } from '../ir/builder';
 import type { DataType } from '../onnx/enums';
 import { option, WnError } from '../errors';
 
-export type LossKind = 'cross-entropy' | 'mse';
-export const LOSSES: readonly LossKind[] = ['cross-entropy', 'mse'];
+export type LossKind = 'cross-entropy' | 'mse' | 'l1';
+export const LOSSES: readonly LossKind[] = ['cross-entropy', 'mse', 'l1'];
 
 export interface EmittedLoss {
   /** Scalar loss value. */
@@ -31,8 +33,12 @@ export function emitLoss(b: Builder, kind: LossKind, output: string, outputDims:
     return { loss, grad };
   }
   const diff = b.op('Sub', [output, target], {}, 'diff');
-  const loss = b.op('ReduceMean', [b.op('Mul', [diff, diff], {}, 'squared')], { keepdims: 0 }, 'loss');
   const count = b.cast(b.op('Size', [output], {}, 'count'), type, 'count_float');
+  if (kind === 'l1') {
+    const loss = b.op('ReduceMean', [b.op('Abs', [diff], {}, 'absolute')], { keepdims: 0 }, 'loss');
+    return { loss, grad: b.op('Div', [b.op('Sign', [diff], {}, 'sign'), count], {}, 'grad') };
+  }
+  const loss = b.op('ReduceMean', [b.op('Mul', [diff, diff], {}, 'squared')], { keepdims: 0 }, 'loss');
   const grad = b.op('Div', [b.op('Mul', [diff, b.constantScalar('two', type, 2)], {}, 'twice'), count], {}, 'grad');
   return { loss, grad };
 }

@@ -49,7 +49,7 @@ export interface CompiledGraph {
   model: Model;
   /** Model inputs fed with each batch. */
   data: string[];
-  /** Input for the targets: one-hot [N, C] (cross-entropy) or the output's shape (mse). */
+  /** Input for the targets: one-hot [N, C] (cross-entropy) or the output's shape (mse, l1). */
   target: string;
   loss: string;
   /** The model output the loss is on (also a graph output, for accuracy). */

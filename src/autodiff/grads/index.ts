@@ -30,6 +30,7 @@ import { maxGradRule } from './Max_Min_grad';
 import { maxPoolGradRule } from './MaxPool_grad';
 import { mulGradRule } from './Mul_grad';
 import { negGradRule } from './Neg_grad';
+import { padGradRule } from './Pad_grad';
 import { powGradRule } from './Pow_grad';
 import { reciprocalGradRule } from './Reciprocal_grad';
 import { reduceGradRule } from './ReduceSum_ReduceMean_ReduceL2_grad';
@@ -71,6 +72,7 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   maxPoolGradRule,
   mulGradRule,
   negGradRule,
+  padGradRule,
   powGradRule,
   reciprocalGradRule,
   reduceGradRule,
