@@ -98,24 +98,25 @@ function placePlainWeight(model: Model, root: string, name: string, computedBy: 
     if (read && !ends.includes(value)) ends.push(value);
   };
   visit(root);
-  const names: string[] = [];
-  let shape: number[] = [];
-  for (const end of ends) {
-    const value = evaluator.value(end);
-    const tensor = floatTensor(graph.uniqueName(name), value.type, value.dims, value.data);
-    model.addInitializers([tensor]);
-    for (const reader of graph.consumers(end).filter((c) => !layout.includes(c))) {
-      (reader.input ?? []).forEach((input, i) => { if (input === end) graph.setNodeInput(reader, i, tensor.name!); });
-    }
-    if (!names.length) shape = value.dims;
-    names.push(tensor.name!);
-  }
+  // evaluated and unhooked first, so the removed nodes' names are free for the new weights
+  const placed = ends.map((end) => {
+    const readers = graph.consumers(end).filter((c) => !layout.includes(c)).flatMap((reader) =>
+      (reader.input ?? []).flatMap((input, i) => (input === end ? [{ reader, i }] : [])));
+    for (const { reader, i } of readers) graph.setNodeInput(reader, i, '');
+    return { value: evaluator.value(end), readers };
+  });
   graph.removeUnused([...computedBy, ...layout]);
   if (graph.initializer(root) && !graph.consumers(root).length && !graph.isGraphOutput(root)) {
     graph.removeInitializer(root);
     graph.removeGraphInputs(new Set([root]));
   }
-  return { names, shape };
+  const names = placed.map(({ value, readers }) => {
+    const tensor = floatTensor(graph.uniqueName(name), value.type, value.dims, value.data);
+    model.addInitializers([tensor]);
+    for (const { reader, i } of readers) graph.setNodeInput(reader, i, tensor.name!);
+    return tensor.name!;
+  });
+  return { names, shape: placed[0]?.value.dims ?? [] };
 }
 
 /** Folds the weight norm exporters wrote (case 5). */

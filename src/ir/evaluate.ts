@@ -34,9 +34,22 @@ export function tensorValue(t: TensorProto): Evaluated {
   return { dims: tensorDims(t), data: Float64Array.from(values), type };
 }
 
-const BINARY: Record<string, (a: number, b: number) => number> = {
-  Mul: (a, b) => a * b, Div: (a, b) => a / b, Add: (a, b) => a + b, Sub: (a, b) => a - b,
-  Max: (a, b) => (a >= b || Number.isNaN(a) ? a : b), Min: (a, b) => (a <= b || Number.isNaN(a) ? a : b), Pow: (a, b) => a ** b,
+/** An elementwise kernel over one run: out[o + k] = f(a[ia + k·sa], b[ib + k·sb]) for k < n. */
+type Kernel = (out: Float64Array, o: number, a: Float64Array, ia: number, sa: number, b: Float64Array, ib: number, sb: number, n: number) => void;
+
+// one small function per op, so each inner loop is monomorphic (no call per element)
+const KERNELS: Record<string, Kernel> = {
+  Mul: (out, o, a, ia, sa, b, ib, sb, n) => { for (let k = 0; k < n; k++) out[o + k] = a[ia + k * sa] * b[ib + k * sb]; },
+  Div: (out, o, a, ia, sa, b, ib, sb, n) => { for (let k = 0; k < n; k++) out[o + k] = a[ia + k * sa] / b[ib + k * sb]; },
+  Add: (out, o, a, ia, sa, b, ib, sb, n) => { for (let k = 0; k < n; k++) out[o + k] = a[ia + k * sa] + b[ib + k * sb]; },
+  Sub: (out, o, a, ia, sa, b, ib, sb, n) => { for (let k = 0; k < n; k++) out[o + k] = a[ia + k * sa] - b[ib + k * sb]; },
+  Pow: (out, o, a, ia, sa, b, ib, sb, n) => { for (let k = 0; k < n; k++) out[o + k] = a[ia + k * sa] ** b[ib + k * sb]; },
+  Max: (out, o, a, ia, sa, b, ib, sb, n) => {
+    for (let k = 0; k < n; k++) { const x = a[ia + k * sa], y = b[ib + k * sb]; out[o + k] = x >= y || Number.isNaN(x) ? x : y; }
+  },
+  Min: (out, o, a, ia, sa, b, ib, sb, n) => {
+    for (let k = 0; k < n; k++) { const x = a[ia + k * sa], y = b[ib + k * sb]; out[o + k] = x <= y || Number.isNaN(x) ? x : y; }
+  },
 };
 
 const UNARY: Record<string, (a: number) => number> = {
@@ -56,7 +69,7 @@ export function broadcastDims(a: readonly number[], b: readonly number[]): numbe
   return out;
 }
 
-/** Strides of `dims` as seen from a broadcast result of rank `rank` (0 along broadcast axes). */
+/** Strides of a row-major tensor of `dims` as read along `out` (right-aligned; 0 along broadcast axes). */
 function broadcastStrides(dims: readonly number[], out: readonly number[]): number[] {
   const strides = new Array<number>(out.length).fill(0);
   let stride = 1;
@@ -68,66 +81,79 @@ function broadcastStrides(dims: readonly number[], out: readonly number[]): numb
   return strides;
 }
 
-function binary(op: string, a: Evaluated, b: Evaluated, where: string): Evaluated {
-  const dims = broadcastDims(a.dims, b.dims);
-  if (!dims) throw new WnError(`${where}: shapes [${a.dims}] and [${b.dims}] do not broadcast`);
-  const f = BINARY[op];
-  const n = elementCount(dims);
-  const data = new Float64Array(n);
-  const type = a.type;
-  if (a.data.length === n && b.data.length === n) {
-    for (let i = 0; i < n; i++) data[i] = f(a.data[i], b.data[i]);
-    return { dims, data, type };
+/**
+ * Walks the index space `dims` row-major in runs along its last axis, for several operands
+ * read with their own strides: visit(offsets, length, innerStrides) once per run. Neighbouring
+ * axes every operand reads contiguously (or broadcasts) are merged first, so runs are long.
+ */
+function forEachRun(dims: readonly number[], strides: readonly number[][], visit: (offsets: number[], length: number, inner: number[]) => void): void {
+  const merged: number[] = [];
+  const mergedStrides: number[][] = strides.map(() => []);
+  dims.forEach((d, axis) => {
+    const last = merged.length - 1;
+    if (last >= 0 && strides.every((s, k) => mergedStrides[k][last] === s[axis] * d)) {
+      merged[last] *= d;
+      strides.forEach((s, k) => { mergedStrides[k][last] = s[axis]; });
+    } else {
+      merged.push(d);
+      strides.forEach((s, k) => mergedStrides[k].push(s[axis]));
+    }
+  });
+  if (!merged.length || merged.some((d) => d === 0)) {
+    if (!merged.length) visit(strides.map(() => 0), 1, strides.map(() => 0));
+    return;
   }
-  if (b.data.length === 1 && a.data.length === n) {
-    const y = b.data[0];
-    for (let i = 0; i < n; i++) data[i] = f(a.data[i], y);
-    return { dims, data, type };
-  }
-  const sa = broadcastStrides(a.dims, dims);
-  const sb = broadcastStrides(b.dims, dims);
-  const index = new Array<number>(dims.length).fill(0);
-  let ia = 0;
-  let ib = 0;
-  for (let i = 0; i < n; i++) {
-    data[i] = f(a.data[ia], b.data[ib]);
-    // odometer over the output index, moving both input offsets with it
-    for (let axis = dims.length - 1; axis >= 0; axis--) {
+  const rank = merged.length;
+  const length = merged[rank - 1];
+  const inner = mergedStrides.map((s) => s[rank - 1]);
+  const offsets = strides.map(() => 0);
+  const index = new Array<number>(rank).fill(0);
+  const runs = elementCount(merged) / length;
+  for (let r = 0; r < runs; r++) {
+    visit(offsets, length, inner);
+    for (let axis = rank - 2; axis >= 0; axis--) {
       index[axis]++;
-      ia += sa[axis];
-      ib += sb[axis];
-      if (index[axis] < dims[axis]) break;
-      ia -= sa[axis] * dims[axis];
-      ib -= sb[axis] * dims[axis];
+      for (let k = 0; k < offsets.length; k++) offsets[k] += mergedStrides[k][axis];
+      if (index[axis] < merged[axis]) break;
+      for (let k = 0; k < offsets.length; k++) offsets[k] -= mergedStrides[k][axis] * merged[axis];
       index[axis] = 0;
     }
   }
-  return { dims, data, type };
+}
+
+function binary(op: string, a: Evaluated, b: Evaluated, where: string): Evaluated {
+  const dims = broadcastDims(a.dims, b.dims);
+  if (!dims) throw new WnError(`${where}: shapes [${a.dims}] and [${b.dims}] do not broadcast`);
+  const kernel = KERNELS[op];
+  const data = new Float64Array(elementCount(dims));
+  const strides = [broadcastStrides(dims, dims), broadcastStrides(a.dims, dims), broadcastStrides(b.dims, dims)];
+  forEachRun(dims, strides, ([o, ia, ib], n, [, sa, sb]) => kernel(data, o, a.data, ia, sa, b.data, ib, sb, n));
+  return { dims, data, type: a.type };
 }
 
 function normalizeAxes(axes: readonly number[], rank: number): number[] {
   return [...new Set(axes.map((a) => (a < 0 ? a + rank : a)))].sort((x, y) => x - y);
 }
 
-/** Reduces `x` over `axes` with `kind`: the per-group value from the sum s of f(x) and the count. */
-function reduce(x: Evaluated, axes: number[], keepdims: boolean, term: (v: number) => number, finish: (s: number, n: number) => number): Evaluated {
+/** Sums of x (of x² where `squares`) over `axes`, each group's sum s then turned into finish(s, count). */
+function reduce(x: Evaluated, axes: number[], keepdims: boolean, squares: boolean, finish: (s: number, n: number) => number): Evaluated {
   const reduced = new Set(axes);
   const outDims = x.dims.map((d, i) => (reduced.has(i) ? 1 : d));
   const out = new Float64Array(elementCount(outDims));
   const count = elementCount(axes.map((a) => x.dims[a]));
-  const strides = broadcastStrides(outDims, x.dims);
-  const index = new Array<number>(x.dims.length).fill(0);
-  let o = 0;
-  for (let i = 0; i < x.data.length; i++) {
-    out[o] += term(x.data[i]);
-    for (let axis = x.dims.length - 1; axis >= 0; axis--) {
-      index[axis]++;
-      o += strides[axis];
-      if (index[axis] < x.dims[axis]) break;
-      o -= strides[axis] * x.dims[axis];
-      index[axis] = 0;
+  const data = x.data;
+  forEachRun(x.dims, [broadcastStrides(x.dims, x.dims), broadcastStrides(outDims, x.dims)], ([i, o], n, [, so]) => {
+    if (so === 0) {
+      let sum = 0;
+      if (squares) for (let k = 0; k < n; k++) sum += data[i + k] * data[i + k];
+      else for (let k = 0; k < n; k++) sum += data[i + k];
+      out[o] += sum;
+    } else if (squares) {
+      for (let k = 0; k < n; k++) out[o + k] += data[i + k] * data[i + k];
+    } else {
+      for (let k = 0; k < n; k++) out[o + k] += data[i + k];
     }
-  }
+  });
   for (let i = 0; i < out.length; i++) out[i] = finish(out[i], count);
   return { dims: keepdims ? outDims : x.dims.filter((_, i) => !reduced.has(i)), data: out, type: x.type };
 }
@@ -135,20 +161,9 @@ function reduce(x: Evaluated, axes: number[], keepdims: boolean, term: (v: numbe
 function transpose(x: Evaluated, perm: number[]): Evaluated {
   const dims = perm.map((p) => x.dims[p]);
   const inStrides = broadcastStrides(x.dims, x.dims);
-  const strides = perm.map((p) => inStrides[p]);
   const data = new Float64Array(x.data.length);
-  const index = new Array<number>(dims.length).fill(0);
-  let from = 0;
-  for (let i = 0; i < data.length; i++) {
-    data[i] = x.data[from];
-    for (let axis = dims.length - 1; axis >= 0; axis--) {
-      index[axis]++;
-      from += strides[axis];
-      if (index[axis] < dims[axis]) break;
-      from -= strides[axis] * dims[axis];
-      index[axis] = 0;
-    }
-  }
+  const strides = [broadcastStrides(dims, dims), perm.map((p) => inStrides[p])];
+  forEachRun(dims, strides, ([o, i], n, [, si]) => { for (let k = 0; k < n; k++) data[o + k] = x.data[i + k * si]; });
   return { dims, data, type: x.type };
 }
 
@@ -223,7 +238,7 @@ export class Evaluator {
       return { dims: a.dims, data: a.data.map(f), type: a.type };
     }
     if (op === 'Max' || op === 'Min') return (node.input ?? []).map((n) => this.value(n)).reduce((a, b) => binary(op, a, b, where));
-    if (op in BINARY) return binary(op, x(), this.input(node, 1)!, where);
+    if (op in KERNELS) return binary(op, x(), this.input(node, 1)!, where);
     if (op === 'Cast') return cast(x(), intAttribute(node, 'to', 0) as DataType);
     if (op === 'Clip') return this.clip(node, x());
     if (op.startsWith('Reduce')) return this.reduce(node, x());
@@ -259,10 +274,10 @@ export class Evaluator {
     if (!listed?.length && intAttribute(node, 'noop_with_empty_axes', 0) === 1) return x;
     const axes = listed?.length ? normalizeAxes(listed, x.dims.length) : x.dims.map((_, i) => i);
     switch (op) {
-      case 'ReduceL2': return reduce(x, axes, keepdims, (v) => v * v, (s) => Math.sqrt(s));
-      case 'ReduceSumSquare': return reduce(x, axes, keepdims, (v) => v * v, (s) => s);
-      case 'ReduceMean': return reduce(x, axes, keepdims, (v) => v, (s, n) => s / n);
-      default: return reduce(x, axes, keepdims, (v) => v, (s) => s);
+      case 'ReduceL2': return reduce(x, axes, keepdims, true, (s) => Math.sqrt(s));
+      case 'ReduceSumSquare': return reduce(x, axes, keepdims, true, (s) => s);
+      case 'ReduceMean': return reduce(x, axes, keepdims, false, (s, n) => s / n);
+      default: return reduce(x, axes, keepdims, false, (s) => s);
     }
   }
 
@@ -270,7 +285,7 @@ export class Evaluator {
   private lpNormalization(node: NodeProto, x: Evaluated): Evaluated {
     const axis = normalizeAxes([intAttribute(node, 'axis', -1)], x.dims.length);
     const p = intAttribute(node, 'p', 2);
-    const norms = reduce(x, axis, true, p === 1 ? Math.abs : (v) => v * v, p === 1 ? (s) => s : Math.sqrt);
+    const norms = p === 1 ? reduce({ ...x, data: x.data.map(Math.abs) }, axis, true, false, (s) => s) : reduce(x, axis, true, true, Math.sqrt);
     const quotient = binary('Div', x, norms, 'LpNormalization');
     return { ...quotient, data: quotient.data.map((v) => (Number.isFinite(v) ? v : 0)) };
   }
