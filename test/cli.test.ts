@@ -62,6 +62,22 @@ describe('wn-onnx CLI', () => {
     assert.doesNotMatch(result.err, /`exclude`/);
   });
 
+  it('weight norm an exporter wrote: inspect shows it, fold --json names its form, convert adopts it', () => {
+    const exported = path.join(root, 'test', 'fixtures', 'foreign-wn', 'tcn_opset13.onnx');
+    const inspect = cli(['inspect', exported]);
+    assert.match(inspect.out, /foreign-weight-norm \(pytorch\)/);
+    assert.match(inspect.out, /6 layer weights, 0 weight-normalized, 5 weight-normalized by the exporter/);
+    const folded = cli(['fold', exported, '-o', path.join(dir, 'tcn_folded.onnx'), '--json']);
+    assert.equal(folded.code, 0, folded.err);
+    const report = JSON.parse(folded.err) as { folded: { weight: string; form: string }[] };
+    assert.deepEqual(report.folded.map((f) => `${f.weight} ${f.form}`).sort(),
+      ['blocks.0.net.0.weight', 'blocks.0.net.4.weight', 'blocks.1.net.0.weight', 'blocks.1.net.4.weight', 'head.weight'].map((w) => `${w} pytorch`));
+    const converted = cli(['convert', exported, '-o', path.join(dir, 'tcn_wn.onnx')]);
+    assert.equal(converted.code, 0, converted.err);
+    assert.match(converted.err, /converted head\.weight \(Gemm "\/head\/Gemm"\): g head\.weight_g \[1,1\], v head\.weight_v \(adopted: weight norm as pytorch wrote it\)/);
+    assert.match(converted.err, /6 weights converted/);
+  });
+
   it('--in-place rewrites the input only when asked (with --fsync: flushed, no temporary left)', () => {
     const folder = fs.mkdtempSync(path.join(dir, 'inplace-'));
     const file = path.join(folder, 'inplace.onnx');

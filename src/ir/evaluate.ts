@@ -128,6 +128,8 @@ function binary(op: string, a: Evaluated, b: Evaluated, where: string): Evaluate
   const data = new Float64Array(elementCount(dims));
   const strides = [broadcastStrides(dims, dims), broadcastStrides(a.dims, dims), broadcastStrides(b.dims, dims)];
   forEachRun(dims, strides, ([o, ia, ib], n, [, sa, sb]) => kernel(data, o, a.data, ia, sa, b.data, ib, sb, n));
+  // integer division truncates (the other ops stay exact in float64 for the values weights have)
+  if (op === 'Div' && !FLOAT_TYPES.has(a.type)) for (let i = 0; i < data.length; i++) data[i] = Math.trunc(data[i]);
   return { dims, data, type: a.type };
 }
 
