@@ -161,7 +161,7 @@ const g = () => floatTensor('g', F, [1, 3], Float32Array.of(0.5, 1.5, 2));
 const ints = int64Tensor;
 const scalar = (name: string, value: number) => floatTensor(name, F, [], Float32Array.of(value));
 
-interface FormCase { name: string; opset: number; form: string; nodes: NodeProto[]; initializers: TensorProto[] }
+interface FormCase { name: string; opset: number; form: string; nodes: NodeProto[]; initializers: TensorProto[]; v?: string }
 
 const FORMS: FormCase[] = [
   {
@@ -195,6 +195,13 @@ const FORMS: FormCase[] = [
     initializers: [v(), floatTensor('g3', F, [3], Float32Array.of(0.5, 1.5, 2)), scalar('eps', 1e-8)],
   },
   {
+    name: 'g expanded from [3], v and g stored as float16 and cast to float32 first', opset: 13, form: 'generic', v: 'v16',
+    nodes: [makeNode('Cast', ['v16'], ['v'], { to: DataType.FLOAT }), makeNode('Cast', ['g16'], ['g3'], { to: DataType.FLOAT }),
+      makeNode('Expand', ['g3', 'shape'], ['ge']), makeNode('ReduceL2', ['v'], ['n'], { axes: [0], keepdims: 1 }),
+      makeNode('Div', ['ge', 'n'], ['scale']), makeNode('Mul', ['v', 'scale'], ['w'])],
+    initializers: [randomTensor('v16', [4, 3], 1, DataType.FLOAT16), floatTensor('g16', DataType.FLOAT16, [3], Float32Array.of(0.5, 1.5, 2)), ints('shape', [1, 3])],
+  },
+  {
     name: 'LpNormalization(v, axis 0, p 2) times g', opset: 13, form: 'generic',
     nodes: [makeNode('LpNormalization', ['v'], ['d'], { axis: 0, p: 2 }), makeNode('Mul', ['d', 'g'], ['w'])],
     initializers: [v(), g()],
@@ -221,8 +228,9 @@ describe('weight norm in other forms (hand-built graphs)', () => {
       const adopted = copyModel(original);
       const { report: converted } = convert(adopted);
       assert.equal(converted.converted.length, 1);
-      assert.equal(converted.converted[0].v, 'v');
-      assert.deepEqual(Array.from(readFloats(adopted.graph.initializer('v')!)), Array.from(readFloats(original.graph.initializer('v')!)));
+      const vName = c.v ?? 'v';
+      assert.equal(converted.converted[0].v, vName);
+      assert.deepEqual(Array.from(readFloats(adopted.graph.initializer(vName)!)), Array.from(readFloats(original.graph.initializer(vName)!)));
       assertValuesClose(await output(adopted, xFeeds()), expected, 'adopted');
       const refolded = copyModel(adopted);
       fold(refolded);

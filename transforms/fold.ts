@@ -23,10 +23,11 @@ import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { withoutFields } from '../src/onnx/codec';
 import { initializerInfo, type Model } from '../src/ir/model';
 import { isDefaultDomain } from '../src/ir/graph';
+import { intAttribute } from '../src/ir/attributes';
 import { Evaluator } from '../src/ir/evaluate';
 import { featureNorms, scaleFeatures } from '../src/tensor/norms';
 import { elementCount, floatStorage, floatsToRaw, floatTensor, readFloats, tensorDims } from '../src/tensor/values';
-import { gShape, weightNormGroups, type ForeignForm, type WeightNormSpec } from '../src/wn/spec';
+import { computeType, gShape, weightNormGroups, type ForeignForm, type WeightNormSpec } from '../src/wn/spec';
 import { traceWeight, weightSlots } from '../src/wn/layers';
 import { foreignWeightNorm, plainWeightName } from '../src/wn/foreign';
 import { WnError } from '../src/errors';
@@ -50,13 +51,18 @@ function parameter(model: Model, spec: WeightNormSpec, name: string, expected: n
   return tensor;
 }
 
-/** W from g and v, in v's type, computed in v's bytes so the model never holds a second copy. */
-function foldedWeight(spec: WeightNormSpec, g: TensorProto, v: TensorProto): TensorProto {
+/**
+ * W from g and v, computed in v's bytes so the model never holds a second copy; in `type` where
+ * the marked nodes give W another type than v's (adopted weight norm over float16 g and v that
+ * the layer reads as float32).
+ */
+function foldedWeight(spec: WeightNormSpec, g: TensorProto, v: TensorProto, type: DataType): TensorProto {
   const values = floatStorage(v);
   const norms = featureNorms(values, spec.view, spec.keep);
   const gains = readFloats(g);
   const scale = norms.map((norm, f) => gains[f] / Math.max(norm, spec.eps));
   scaleFeatures(values, spec.view, spec.keep, scale);
+  if (type !== v.data_type) return floatTensor(spec.weight, type, tensorDims(v), 'bytes' in values ? readFloats(v) : values);
   const weight = withoutFields(v, ['name', 'raw_data', 'float_data', 'double_data', 'int32_data']);
   weight.name = spec.weight;
   const raw = v.raw_data;
@@ -148,7 +154,9 @@ export function fold(model: Model): { model: Model; report: FoldReport } {
   for (const { spec, nodes } of weightNormGroups(graph.nodes).values()) {
     const v = parameter(model, spec, spec.v, spec.view);
     const g = parameter(model, spec, spec.g, gShape(spec.view, spec.keep));
-    const weight = foldedWeight(spec, g, v);
+    const output = graph.producer(spec.weight);
+    const type = output?.op_type === 'Cast' ? intAttribute(output, 'to', 0) as DataType : computeType((v.data_type ?? 0) as DataType);
+    const weight = foldedWeight(spec, g, v, type);
     const constants = new Set(nodes.flatMap((n) => n.input ?? []).filter((i) => i !== spec.g && i !== spec.v && graph.initializer(i)));
 
     graph.removeNodes(nodes, [spec.weight]);

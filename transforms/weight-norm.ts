@@ -24,7 +24,7 @@ import { Builder } from '../src/ir/builder';
 import { featureNorms } from '../src/tensor/norms';
 import { floatStorage, floatTensor, tensorDims } from '../src/tensor/values';
 import { sourceLayout, traceWeight, WEIGHT_NORM_OPS, weightSlots, type WeightLayout } from '../src/wn/layers';
-import { DEFAULT_EPS, gShape, specDocString, type WeightNormSpec } from '../src/wn/spec';
+import { computeType, DEFAULT_EPS, gShape, specDocString, type WeightNormSpec } from '../src/wn/spec';
 import { foreignWeightNorm, plainWeightName, type VerifiedWeightNorm } from '../src/wn/foreign';
 import { option } from '../src/errors';
 
@@ -137,28 +137,32 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
   return { model, report };
 }
 
+/** The element types the norm arithmetic involves: of v, of g, and of W as its readers take it. */
+interface WeightNormTypes { v: DataType; g: DataType; w: DataType }
+
 /**
- * The nodes that compute W = g · v / max(‖v‖, eps) under `spec.weight`, in v's `type`; W has
- * `dims`; g of `gDims` is reshaped to the norm's shape where it differs from it.
+ * The nodes that compute W = g · v / max(‖v‖, eps) under `spec.weight`: in float32 for half
+ * precision v, else in v's type, with Casts where g or W have another type. W has `dims`; g of
+ * `gDims` is reshaped to the norm's shape where it differs from it.
  */
-function emitWeightNorm(b: Builder, spec: WeightNormSpec, type: DataType, dims: number[], gDims: number[]): void {
+function emitWeightNorm(b: Builder, spec: WeightNormSpec, types: WeightNormTypes, dims: number[], gDims: number[]): void {
   const { weight, view, keep, eps } = spec;
-  const computeType = type === DataType.FLOAT16 || type === DataType.BFLOAT16 ? DataType.FLOAT : type;
+  const compute = computeType(types.v);
   const grouped = view.length !== dims.length;
   const reduced = [...view.keys()].filter((a) => !keep.includes(a));
 
   let direction = spec.v;
-  if (computeType !== type) direction = b.cast(direction, computeType, 'v_float');
+  if (compute !== types.v) direction = b.cast(direction, compute, 'v_float');
   if (grouped) direction = b.reshape(direction, view, 'v_grouped');
-  const norm = b.atLeast(b.reduceL2(direction, reduced, 'norm'), eps, computeType, 'norm_floor');
+  const norm = b.atLeast(b.reduceL2(direction, reduced, 'norm'), eps, compute, 'norm_floor');
   const normShape = gShape(view, keep);
   const gain = gDims.join() === normShape.join() ? spec.g : b.reshape(spec.g, normShape, 'g_shaped');
-  const gCompute = computeType !== type ? b.cast(gain, computeType, 'g_float') : gain;
+  const gCompute = compute !== types.g ? b.cast(gain, compute, 'g_float') : gain;
   const scale = b.op('Div', [gCompute, norm], {}, 'scale');
-  const last = grouped ? 'reshape' : computeType !== type ? 'cast' : 'mul';
+  const last = grouped ? 'reshape' : compute !== types.w ? 'cast' : 'mul';
   let w = b.op('Mul', [direction, scale], {}, 'weight', last === 'mul' ? weight : undefined);
-  if (grouped) w = b.reshape(w, dims, 'weight_ungrouped', computeType === type ? weight : undefined);
-  if (computeType !== type) b.cast(w, type, 'weight_cast', weight);
+  if (grouped) w = b.reshape(w, dims, 'weight_ungrouped', compute === types.w ? weight : undefined);
+  if (compute !== types.w) b.cast(w, types.w, 'weight_cast', weight);
 }
 
 /** Rewrites an exporter's weight norm into the marked form over its own g and v (kept as they are). */
@@ -172,7 +176,8 @@ function adopt(model: Model, opset: number, foreign: VerifiedWeightNorm, positio
   // the marked nodes take over W's name first, so the exporter's chain is read by nobody after
   graph.removeNodes([graph.producer(foreign.weight)!], [foreign.weight]);
   const b = new Builder(graph, opset, `${spec.plain}/wn`, specDocString(spec));
-  emitWeightNorm(b, spec, (v.data_type ?? 0) as DataType, foreign.dims, tensorDims(g));
+  const types = { v: (v.data_type ?? 0) as DataType, g: (g.data_type ?? 0) as DataType, w: foreign.values.type };
+  emitWeightNorm(b, spec, types, foreign.dims, tensorDims(g));
   model.addInitializers(b.initializers);
   graph.insertNodes(b.nodes, position);
   // (the exporter's nodes all stand after the marked ones at the front: `position` holds)
@@ -200,7 +205,7 @@ function rewrite(model: Model, opset: number, { source, layout }: Candidate, eps
   v.name = spec.v;
 
   const b = new Builder(graph, opset, `${weight}/wn`, specDocString(spec));
-  emitWeightNorm(b, spec, type, dims, tensorDims(g));
+  emitWeightNorm(b, spec, { v: type, g: type, w: type }, dims, tensorDims(g));
 
   graph.replaceInitializer(weight, [g, v]);
   graph.replaceGraphInput(weight, [g, v].map(initializerInfo));

@@ -3,6 +3,7 @@
  * every inserted node's doc_string is MARKER followed by the JSON spec of its weight.
  */
 import type { NodeProto } from '../onnx/proto';
+import { DataType } from '../onnx/enums';
 import { WnError } from '../errors';
 
 export const MARKER = 'wn-onnx weight_norm: W = g * v / max(||v||, eps) ';
@@ -59,6 +60,11 @@ export function weightNormGroups(nodes: readonly NodeProto[]): Map<string, { spe
     else groups.set(spec.weight, { spec, nodes: [node] });
   }
   return groups;
+}
+
+/** The type the marked nodes compute in: float32 for half-precision v, else v's own. */
+export function computeType(vType: DataType): DataType {
+  return vType === DataType.FLOAT16 || vType === DataType.BFLOAT16 ? DataType.FLOAT : vType;
 }
 
 /** The norm's shape: the view with every normalized axis set to 1 (PyTorch's weight_g shape). */
