@@ -299,7 +299,8 @@ export class Evaluator {
       case 'Reshape':
         return { ...x, dims: reshapeDims(x.dims, this.ints(node, 1) ?? [], intAttribute(node, 'allowzero', 0) === 1, where) };
       case 'Unsqueeze': {
-        const axes = normalizeAxes(this.axes(node, 13) ?? [], rank + (this.axes(node, 13)?.length ?? 0));
+        const listed = this.axes(node, 13) ?? [];
+        const axes = normalizeAxes(listed, rank + listed.length);
         const dims = [...x.dims];
         for (const a of axes) dims.splice(a, 0, 1);
         return { ...x, dims };

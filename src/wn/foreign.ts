@@ -100,7 +100,7 @@ function factorBelowReshapes(graph: Graph, name: string, sign: 1 | -1): Factor |
     const op = node.op_type ?? '';
     if (op === 'LpNormalization') return { sign, kind: 'direction', entry: name, source: current };
     if (NORM_OPS.has(op)) return { sign, kind: 'norm', entry: name, source: current };
-    if (!PASS.has(op) && !RESHAPING.has(op)) return { reason: `a ${op} is reshaped on its way into the product` };
+    if (!PASS.has(op) && !RESHAPING.has(op)) return { reason: `${op} node "${node.name}" takes part in it (weight norm is a product of g, v and 1/‖v‖)` };
     current = node.input![0];
   }
 }
@@ -168,8 +168,9 @@ function normFloor(graph: Graph, opset: number, norm: string): number {
   if (op === 'Max' || op === 'Clip') {
     const inputs = node.input ?? [];
     const data = inputs.find((i) => i && !isConstant(graph, i)) ?? '';
+    const floor = inputs.find((i) => i && isConstant(graph, i));
     const bound = op === 'Clip' && opset < 11 ? node.attribute?.find((a) => a.name === 'min')?.f ?? 0
-      : constantValue(graph, opset, inputs.find((i) => i && isConstant(graph, i)) ?? '').data[0];
+      : floor ? constantValue(graph, opset, floor).data[0] : 0;
     const squared = ['ReduceSum', 'ReduceSumSquare'].includes(graph.producer(data)?.op_type ?? '');
     return Math.max(squared ? Math.sqrt(bound) : bound, normFloor(graph, opset, data));
   }
