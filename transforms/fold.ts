@@ -84,11 +84,13 @@ const LAYOUT = new Set(['Identity', 'Cast', 'Transpose']);
  * Makes what the layers read from `root` initializers: `root` itself, or what it becomes
  * through Identity, Cast and Transpose nodes on the way (evaluated, so folded too), named `name`
  * (`name_1` … for more than one), and removes `computedBy` and those nodes where nobody else
- * reads them. Returns the names and the first one's shape.
+ * reads them. `evaluator`: one that has evaluated `root` already (the proof's), else a new one.
+ * Returns the names and the first one's shape.
  */
-function placePlainWeight(model: Model, root: string, name: string, computedBy: readonly NodeProto[]): { names: string[]; shape: number[] } {
+function placePlainWeight(
+  model: Model, root: string, name: string, computedBy: readonly NodeProto[], evaluator = new Evaluator(model.graph, model.opset()),
+): { names: string[]; shape: number[] } {
   const graph = model.graph;
-  const evaluator = new Evaluator(graph, model.opset());
   const layout: NodeProto[] = [];
   const ends: string[] = [];
   const visit = (value: string) => {
@@ -142,7 +144,8 @@ function foldForeign(model: Model, report: FoldReport): void {
         continue;
       }
       done.add(traced.value);
-      const { names, shape } = placePlainWeight(model, foreign.weight, plainWeightName(foreign.v), foreign.nodes);
+      // the proof's evaluator holds W already: the weights are not evaluated twice
+      const { names, shape } = placePlainWeight(model, foreign.weight, plainWeightName(foreign.v), foreign.nodes, foreign.evaluator);
       for (const weight of names) report.folded.push({ weight, g: foreign.g, v: foreign.v, shape, form: foreign.form });
     }
   }

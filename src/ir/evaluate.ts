@@ -57,7 +57,7 @@ const UNARY: Record<string, (a: number) => number> = {
 };
 
 /** numpy broadcasting of two shapes, or undefined when they do not broadcast. */
-export function broadcastDims(a: readonly number[], b: readonly number[]): number[] | undefined {
+function broadcastDims(a: readonly number[], b: readonly number[]): number[] | undefined {
   const rank = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < rank; i++) {

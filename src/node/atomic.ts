@@ -12,10 +12,10 @@ export interface WriteOptions {
 }
 
 /** A file written under its temporary name, waiting to be renamed to `final`. */
-export interface PendingFile { temp: string; final: string }
+interface PendingFile { temp: string; final: string }
 
 /** The temporary name of a file being written (or of a folder being filled). */
-export function temporaryName(final: string): string {
+function temporaryName(final: string): string {
   return path.join(path.dirname(final), `.${path.basename(final)}.${process.pid}.tmp`);
 }
 
@@ -27,7 +27,7 @@ export function writeChunks(fd: number, chunks: readonly Uint8Array[]): void {
 }
 
 /** Writes chunks (in order) to the temporary name of `final`; removes it again on failure. */
-export function writePending(final: string, chunks: readonly Uint8Array[], { fsync = false }: WriteOptions = {}): PendingFile {
+function writePending(final: string, chunks: readonly Uint8Array[], { fsync = false }: WriteOptions = {}): PendingFile {
   fs.mkdirSync(path.dirname(final), { recursive: true });
   const temp = temporaryName(final);
   const fd = fs.openSync(temp, 'w');

@@ -120,7 +120,6 @@ function firstLine(e: unknown): string {
 export class Session {
   private constructor(
     private readonly session: ort.InferenceSession,
-    readonly ep: ExecutionProvider,
     /** Initializers fed as inputs, added to every run's feeds. */
     private readonly fed: Record<string, ort.Tensor>,
   ) {}
@@ -130,7 +129,7 @@ export class Session {
     const fedTensors = Object.fromEntries(fed.map((f) => [f.name, new runtime.Tensor(ortType(f.type), f.data as Float32Array, f.dims)]));
     try {
       const session = await runtime.InferenceSession.create(bytes, { ...options, externalData, executionProviders: [ep] });
-      return new Session(session, ep, fedTensors);
+      return new Session(session, fedTensors);
     } catch (e) {
       const message = firstLine(e);
       if (ep !== 'cpu' && /shared library|adapter|WebGPU|CUDA|not (?:supported|available)|backend/i.test(message)) {

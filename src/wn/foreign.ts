@@ -164,7 +164,6 @@ function normFloor(graph: Graph, opset: number, norm: string): number {
   const node = graph.producer(norm);
   if (!node) return 0;
   const op = node.op_type ?? '';
-  const below = (i: number) => normFloor(graph, opset, node.input![i]);
   if (op === 'Max' || op === 'Clip') {
     const inputs = node.input ?? [];
     const data = inputs.find((i) => i && !isConstant(graph, i)) ?? '';
@@ -174,7 +173,7 @@ function normFloor(graph: Graph, opset: number, norm: string): number {
     const squared = ['ReduceSum', 'ReduceSumSquare'].includes(graph.producer(data)?.op_type ?? '');
     return Math.max(squared ? Math.sqrt(bound) : bound, normFloor(graph, opset, data));
   }
-  if (['Sqrt', 'Pow', 'Identity', 'Cast', 'ReduceL2', 'ReduceSum', 'ReduceSumSquare'].includes(op)) return below(0);
+  if (['Sqrt', 'Pow', 'Identity', 'Cast', 'ReduceL2', 'ReduceSum', 'ReduceSumSquare'].includes(op)) return normFloor(graph, opset, node.input![0]);
   return 0;
 }
 
@@ -191,7 +190,7 @@ function isPytorchForm(graph: Graph, weight: string, v: string, eps: number): bo
  * Whether `name` (a layer's weight after its layout chain) is weight norm another tool wrote:
  * the match, why it is not (when it looks like one), or undefined (nothing like weight norm).
  */
-export function matchForeignWeightNorm(graph: Graph, opset: number, name: string): ForeignWeightNorm | Rejected | undefined {
+function matchForeignWeightNorm(graph: Graph, opset: number, name: string): ForeignWeightNorm | Rejected | undefined {
   const producer = graph.producer(name);
   if (!producer || !['Mul', 'Div', 'LpNormalization'].includes(producer.op_type ?? '')) return undefined;
   const cone = constantCone(graph, name);
@@ -246,7 +245,7 @@ const TOLERANCE: Partial<Record<DataType, number>> = {
  * The numeric proof: the matched subgraph, evaluated, equals g·v/max(‖v‖, eps) with the norm
  * over the axes where g is 1. `featureAxes` (the layer's own) settles axes of size 1.
  */
-export function verifyForeignWeightNorm(graph: Graph, opset: number, match: ForeignWeightNorm, featureAxes: readonly number[] = []): VerifiedWeightNorm | Rejected {
+function verifyForeignWeightNorm(graph: Graph, opset: number, match: ForeignWeightNorm, featureAxes: readonly number[] = []): VerifiedWeightNorm | Rejected {
   const evaluator = new Evaluator(graph, opset);
   let values: Evaluated, v: Evaluated, g: Evaluated;
   try {
