@@ -10,6 +10,8 @@ export { decodeModel, encodeModel, encodeModelChunks, concatChunks } from './onn
 export { resolveExternalData, planExternalData, inlineAll, forEachTensor } from './onnx/external';
 export { Model, MIN_OPSET, loadModel, saveModel } from './ir/model';
 export { Graph } from './ir/graph';
+export { validateModel } from './ir/validate';
+export { checkWeightNormMarks } from './wn/spec';
 export { inputSpecs, type InputSpec } from './ir/inputs';
 export { convert, type ConvertOptions, type ConvertReport } from '../transforms/weight-norm';
 export { fold, type FoldReport } from '../transforms/fold';

@@ -6,6 +6,7 @@ import { tensorDims } from '../tensor/values';
 import { Graph, tensorValueInfo } from './graph';
 import { toNumber } from '../onnx/int64';
 import { WnError } from '../errors';
+import { validateModel } from './validate';
 
 /** Oldest default-domain opset handled: ONNX Runtime has no opset-6 Div/Mul (no broadcasting). */
 export const MIN_OPSET = 7;
@@ -53,9 +54,14 @@ export function initializerInfo(t: TensorProto) {
   return tensorValueInfo(t.name ?? '', t.data_type ?? 0, tensorDims(t));
 }
 
-/** Parses a model from bytes (external data: call resolveExternalData on model.proto). */
+/**
+ * Parses and validates a model from bytes (src/ir/validate.ts). External data: call
+ * resolveExternalData on model.proto, then validateModel again.
+ */
 export function loadModel(bytes: Uint8Array): Model {
-  return new Model(decodeModel(bytes));
+  const model = new Model(decodeModel(bytes));
+  validateModel(model);
+  return model;
 }
 
 /** Serializes a model with every tensor inline (a file's bytes: a download, a checkpoint). */

@@ -8,8 +8,11 @@ import * as path from 'node:path';
 import { decodeModel, encodeModelChunks } from '../onnx/codec';
 import { planExternalData, resolveExternalData, type SaveLayoutOptions } from '../onnx/external';
 import { Model } from '../ir/model';
+import { validateModel } from '../ir/validate';
+import { checkWeightNormMarks } from '../wn/spec';
 import { option, WnError } from '../errors';
 import { writeChunks, writeFilesAtomically } from './atomic';
+import { fileError, openRegularFile, readRange, readRegularFile, type RegularFile } from './files';
 
 export interface LoadedModel {
   model: Model;
@@ -19,21 +22,10 @@ export interface LoadedModel {
   folder: string;
 }
 
-function readFile(file: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new WnError(`${what} "${file}" does not exist`);
-    if (code === 'EISDIR') throw new WnError(`${what} "${file}" is a folder, not a file`);
-    throw new WnError(`cannot read ${what} "${file}": ${(e as Error).message}`);
-  }
-}
-
 /** Reads a model file ('-' reads standard input; its external data is then relative to the working folder). */
 export function loadModelFile(file: string): LoadedModel {
   const fromStdin = file === '-';
-  const bytes = fromStdin ? readStdin() : readFile(file, 'model file');
+  const bytes = fromStdin ? readStdin() : readRegularFile(file, 'model file');
   if (bytes.length === 0) throw new WnError(`${fromStdin ? 'standard input' : `"${file}"`} is empty, not an ONNX model`);
   let proto;
   try {
@@ -53,59 +45,44 @@ export function loadModelFile(file: string): LoadedModel {
   } finally {
     external.close();
   }
-  return { model: new Model(proto), files, folder };
+  const model = new Model(proto);
+  validateModel(model);
+  checkWeightNormMarks(model.graph);
+  return { model, files, folder };
 }
 
-/** One read call's most bytes (Node refuses 2 GiB and more at once). */
-const READ_CHUNK = 1 << 30;
-
 /**
- * The external data files of one model, opened once each. Every tensor's bytes are read into
- * a buffer of their own: files of any size (beyond Node's 2 GiB readFile limit), only the bytes
- * the model uses.
+ * The external data files of one model, opened once each (regular files only: a FIFO, device or
+ * folder is refused, see ./files). Every tensor's bytes are read into a buffer of their own: files
+ * of any size (beyond Node's 2 GiB readFile limit), only the bytes the model declares.
  */
 class ExternalFiles {
-  private readonly open = new Map<string, { fd: number; size: number }>();
+  private readonly open = new Map<string, RegularFile>();
 
   constructor(private readonly folder: string) {}
 
-  private file(location: string): { fd: number; size: number } {
+  private file(location: string): RegularFile {
     const target = path.resolve(this.folder, location);
     let real: string;
     try {
       real = fs.realpathSync(target);
-    } catch {
-      throw new WnError(`external data file "${location}" (needed by the model, looked for at ${target}) does not exist`);
+    } catch (e) {
+      throw fileError(`external data file "${location}" at`, target, e);
     }
-    const realFolder = fs.realpathSync(this.folder);
-    if (path.relative(realFolder, real).startsWith('..') || path.isAbsolute(path.relative(realFolder, real))) {
+    const inside = path.relative(fs.realpathSync(this.folder), real);
+    if (inside.startsWith('..') || path.isAbsolute(inside)) {
       throw new WnError(`external data file "${location}" resolves outside the model's folder (to ${real}); refusing to read it`);
     }
     let opened = this.open.get(real);
     if (!opened) {
-      try {
-        const fd = fs.openSync(real, 'r');
-        opened = { fd, size: fs.fstatSync(fd).size };
-      } catch (e) {
-        throw new WnError(`cannot read external data file "${target}": ${(e as Error).message}`);
-      }
+      opened = openRegularFile(real, `external data file "${location}" at`);
       this.open.set(real, opened);
     }
     return opened;
   }
 
-  /** Bytes offset..offset+length of the file (to its end without a length; fewer where it ends first). */
-  read(location: string, offset: number, length?: number): Uint8Array {
-    const { fd, size } = this.file(location);
-    const end = length === undefined ? size : Math.min(size, offset + length);
-    const bytes = Buffer.allocUnsafeSlow(Math.max(0, end - offset));
-    let done = 0;
-    while (done < bytes.length) {
-      const n = fs.readSync(fd, bytes, done, Math.min(READ_CHUNK, bytes.length - done), offset + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return bytes.subarray(0, done);
+  read(location: string, offset: number, length: number): Uint8Array {
+    return readRange(this.file(location), offset, length);
   }
 
   close(): void {

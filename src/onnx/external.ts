@@ -10,6 +10,7 @@ import type { GraphProto, ModelProto, StringStringEntryProto, TensorProto } from
 import { DataLocation } from './enums';
 import { has, PROTOBUF_LIMIT, withoutFields } from './codec';
 import { option, WnError } from '../errors';
+import { expectedExternalBytes } from './tensor-check';
 
 /** Calls `visit` on every TensorProto of the model: initializers, attributes, subgraphs, functions. */
 export function forEachTensor(model: ModelProto, visit: (t: TensorProto) => void): void {
@@ -80,20 +81,22 @@ export function checkLocation(tensor: string, location: string): void {
 }
 
 /**
- * Reads a tensor's external bytes: `offset` to `offset + length` of the file at `location` (to
- * the file's end when the tensor gives no length); fewer bytes where the file ends first.
+ * Reads a tensor's external bytes: `length` bytes from `offset` of the file at `location`
+ * (fewer where the file ends first). The length is always the one the tensor's dims and type
+ * require (checked against its `length` entry), so no read goes past what the tensor needs.
  */
-export type ReadExternal = (location: string, offset: number, length: number | undefined) => Uint8Array;
+export type ReadExternal = (location: string, offset: number, length: number) => Uint8Array;
 
 /** Loads every external payload through `read` and sets it as the tensor's raw_data. */
 export function resolveExternalData(model: ModelProto, read: ReadExternal): void {
   forEachTensor(model, (t) => {
     if (!isExternal(t)) return;
     const ref = externalReference(t);
-    const bytes = read(ref.location, ref.offset, ref.length);
-    if (ref.length !== undefined && bytes.length < ref.length) {
-      const needed = `${ref.offset}..${ref.offset + ref.length}`;
-      throw new WnError(`tensor "${t.name}": external file "${ref.location}" ends before byte ${ref.offset + ref.length}, but the tensor needs bytes ${needed}`);
+    const length = expectedExternalBytes(t, ref.length);
+    const bytes = read(ref.location, ref.offset, length);
+    if (bytes.length < length) {
+      const needed = `${ref.offset}..${ref.offset + length}`;
+      throw new WnError(`tensor "${t.name}": external file "${ref.location}" ends before byte ${ref.offset + length}, but the tensor needs bytes ${needed}`);
     }
     t.raw_data = bytes;
   });

@@ -3,7 +3,9 @@
  * every inserted node's doc_string is MARKER followed by the JSON spec of its weight.
  */
 import type { NodeProto } from '../onnx/proto';
-import { DataType } from '../onnx/enums';
+import { DataType, dataTypeName, FLOAT_TYPES } from '../onnx/enums';
+import type { Graph } from '../ir/graph';
+import { elementCount, tensorDims } from '../tensor/values';
 import { WnError } from '../errors';
 
 export const MARKER = 'wn-onnx weight_norm: W = g * v / max(||v||, eps) ';
@@ -37,16 +39,57 @@ export function specDocString(spec: WeightNormSpec): string {
   return MARKER + JSON.stringify(spec);
 }
 
-/** The spec a node carries, or undefined for a node convert did not insert. */
+/** The spec a node carries, or undefined for a node convert did not insert; a damaged spec is an error. */
 export function nodeSpec(node: NodeProto): WeightNormSpec | undefined {
   const doc = node.doc_string ?? '';
   if (!doc.startsWith(MARKER)) return undefined;
+  let spec: WeightNormSpec | undefined;
   try {
-    const spec = JSON.parse(doc.slice(MARKER.length)) as WeightNormSpec;
-    if (typeof spec.weight === 'string' && typeof spec.g === 'string' && typeof spec.v === 'string'
-      && Array.isArray(spec.view) && Array.isArray(spec.keep) && typeof spec.eps === 'number') return spec;
+    spec = JSON.parse(doc.slice(MARKER.length)) as WeightNormSpec;
   } catch { /* reported below */ }
-  throw new WnError(`node "${node.name}": its wn-onnx weight_norm doc_string is damaged; re-run convert on the original model`);
+  const problem = spec ? specProblem(spec) : 'it is not JSON';
+  if (problem) throw new WnError(`node "${node.name}": its wn-onnx weight_norm mark is damaged (${problem}); re-run convert on the original model`);
+  return spec;
+}
+
+const isName = (x: unknown) => typeof x === 'string' && x.length > 0;
+const isDim = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
+
+/** What is wrong with a spec's fields on their own, or undefined. */
+function specProblem(spec: WeightNormSpec): string | undefined {
+  if (typeof spec !== 'object' || spec === null) return 'it is not an object';
+  if (!isName(spec.weight) || !isName(spec.g) || !isName(spec.v)) return 'weight, g and v must be names';
+  if (!Array.isArray(spec.view) || !spec.view.length || !spec.view.every(isDim)) return `view ${JSON.stringify(spec.view)} is not a list of positive integers`;
+  const { keep } = spec;
+  if (!Array.isArray(keep) || !keep.every((a, i) => Number.isInteger(a) && a >= 0 && a < spec.view.length && keep.indexOf(a) === i)) {
+    return `keep ${JSON.stringify(keep)} is not a list of distinct axes of the view`;
+  }
+  if (typeof spec.eps !== 'number' || !Number.isFinite(spec.eps) || spec.eps < 0) return `eps ${JSON.stringify(spec.eps)} is not a non-negative number`;
+  if (spec.plain !== undefined && !isName(spec.plain)) return 'plain must be a name';
+  return undefined;
+}
+
+/**
+ * Checks every wn-onnx mark of a graph against the tensors it describes: the nodes of one weight
+ * carry one spec, and where g and v are initializers, v holds the view's elements and g one
+ * value per kept feature, in a floating-point type.
+ */
+export function checkWeightNormMarks(graph: Graph): void {
+  for (const { spec, nodes } of weightNormGroups(graph.nodes).values()) {
+    const text = JSON.stringify(spec);
+    const other = nodes.find((n) => JSON.stringify(nodeSpec(n)) !== text);
+    const where = `weight-norm mark of "${spec.weight}" (node "${nodes[0].name}")`;
+    if (other) throw new WnError(`${where}: node "${other.name}" of the same weight carries another spec; re-run convert on the original model`);
+    for (const [role, name, dims] of [['v', spec.v, spec.view], ['g', spec.g, gShape(spec.view, spec.keep)]] as const) {
+      const t = graph.initializer(name);
+      if (!t) continue;
+      const count = elementCount(tensorDims(t));
+      if (count !== elementCount(dims) || !FLOAT_TYPES.has(t.data_type ?? 0)) {
+        const holds = `[${tensorDims(t)}] of ${dataTypeName(t.data_type ?? 0)}`;
+        throw new WnError(`${where}: ${role} "${name}" is ${holds}, but the mark describes [${dims}] floating point; re-run convert on the original model`);
+      }
+    }
+  }
 }
 
 /** Weight-norm groups of a graph: spec and inserted nodes, by weight name, in graph order. */
