@@ -3,9 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { convert } from '../../transforms/weight-norm';
 import { WEIGHT_NORM_OPS } from '../wn/layers';
 import { gShape } from '../wn/spec';
-import { loadModelFile } from '../node/model-file';
 import { initialize, initOptions, printInitReport } from './init';
-import { collect, log, number, outputOptions, regex, save } from './options';
+import { collect, jsonOption, loadForRewrite, log, number, outputOptions, printJson, regex, save } from './options';
 
 function opList(value: string): string[] {
   const ops = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -22,15 +21,15 @@ export function convertCommand(program: Command): void {
     .option('--include <regex>', 'convert only layers whose node or weight name matches', regex)
     .option('--exclude <regex>', 'leave layers whose node or weight name matches', regex)
     .option('--eps <value>', 'floor under ‖v‖ so zero weight vectors stay finite', number('--eps'), 1e-12)
-    .option('--json', 'print the report as JSON on standard error')
+    .addOption(jsonOption())
     .option('--init <[input=]file>', 'then run data-dependent init on this data (see `wn-onnx init --help`); repeat as input=file for several inputs', collect);
   initOptions(command).action(async (input: string, flags) => {
-    const loaded = loadModelFile(input);
+    const loaded = loadForRewrite(input, flags);
     const { report } = convert(loaded.model, flags);
     const init = flags.init ? await initialize(loaded.model, flags.init, flags) : undefined;
     save(loaded, input, flags);
     if (flags.json) {
-      log(JSON.stringify(init ? { convert: report, init } : report, null, 2));
+      printJson(init ? { convert: report, init } : report);
       return;
     }
     for (const c of report.converted) {

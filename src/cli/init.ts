@@ -7,11 +7,10 @@ import { inputTensor } from '../runtime/tensors';
 import type { ExecutionProvider } from '../runtime/ort';
 import type { DataInitReport } from '../../transforms/data-init';
 import { dataDependentInit } from '../train/data-init';
-import { loadModelFile } from '../node/model-file';
 import { nodeRuntime } from '../node/runtime';
 import { readDataItems } from '../node/sample-data';
 import { fmt, fmtStats, table } from './format';
-import { collect, epOption, log, number, outputOptions, positiveInteger, save } from './options';
+import { collect, epOption, jsonOption, loadForRewrite, log, number, outputOptions, positiveInteger, printJson, save } from './options';
 
 const DEFAULT_INIT_ROWS = 500;
 
@@ -69,12 +68,12 @@ export function initCommand(program: Command): void {
     .description('data-dependent init (Salimans & Kingma, section 3): set g and b so every weight-normalized pre-activation has mean 0 and std s on a batch')
     .argument('<model>', 'weight-normalized model (from `wn-onnx convert`; "-" for standard input)')
     .requiredOption('--data <[input=]file>', 'sample data: .npy, .npz (arrays by input name), IDX (MNIST, gzipped or not) or TensorProto .pb; repeat as input=file for several inputs', collect)))
-    .option('--json', 'print the report as JSON on standard error')
+    .addOption(jsonOption())
     .action(async (input: string, flags) => {
-      const loaded = loadModelFile(input);
+      const loaded = loadForRewrite(input, flags);
       const report = await initialize(loaded.model, flags.data, flags);
       save(loaded, input, flags);
-      if (flags.json) log(JSON.stringify(report, null, 2));
+      if (flags.json) printJson(report);
       else printInitReport(report);
     });
 }

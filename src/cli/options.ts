@@ -1,12 +1,22 @@
 /** Command-line pieces shared by the commands: option parsers, output flags, logging. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { WnError } from '../errors';
-import { saveModelFile, type LoadedModel } from '../node/model-file';
+import { printable, WnError } from '../errors';
+import { loadModelFile, saveModelFile, type LoadedModel } from '../node/model-file';
+import { checkOutputFile } from '../node/outputs';
+import { STDOUT, writeChunks } from '../node/atomic';
 import { EXECUTION_PROVIDERS } from '../runtime/ort';
 import { withFlags } from './flags';
 
 /** A line on standard error, with the core's option names shown as flags. */
-export const log = (line: string) => process.stderr.write(`${withFlags(line)}\n`);
+export const log = (line: string) => process.stderr.write(`${printable(withFlags(line))}\n`);
+
+/** Lines on standard output, written synchronously: a full or closed output fails here (see writeChunks). */
+export const print = (text: string) => writeChunks(STDOUT, [Buffer.from(`${text}\n`)]);
+
+/** `--json`: the command's one JSON document goes to standard output, every other line to standard error. */
+export const jsonOption = () => new Option('--json', 'print the result as one JSON document on standard output (other lines go to standard error)');
+
+export const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
 
 export function number(name: string) {
   return (value: string) => {
@@ -62,6 +72,17 @@ export function outputTarget(input: string, flags: WriteFlags): string {
   }
   if (!flags.output) throw new WnError('no output: pass -o OUT (or "-o -" for standard output, or --in-place)');
   return flags.output;
+}
+
+/**
+ * Loads the model a command rewrites and checks its output before any work: where it goes,
+ * that it can be written, and that it is not the input (src/node/outputs.ts).
+ */
+export function loadForRewrite(input: string, flags: WriteFlags): LoadedModel {
+  const target = outputTarget(input, flags);
+  const loaded = loadModelFile(input);
+  checkOutputFile(target, { inputFiles: loaded.files, inPlace: flags.inPlace });
+  return loaded;
 }
 
 export function save(loaded: LoadedModel, input: string, flags: WriteFlags): void {

@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import type * as ort from 'onnxruntime-common';
 import { WnError } from '../errors';
-import { loadModelFile, saveModelFile } from '../node/model-file';
+import { saveModelFile } from '../node/model-file';
+import { checkOutputFolder } from '../node/outputs';
 import { nodeRuntime } from '../node/runtime';
 import { readDataItems } from '../node/sample-data';
 import { readCheckpoint, writeCheckpoint } from '../node/checkpoint';
@@ -18,14 +19,14 @@ import { LOSSES, type LossKind } from '../train/loss';
 import { OPTIMIZERS, type OptimizerKind } from '../train/optimizer';
 import { changedSettings, type Progress } from '../train/checkpoint';
 import type { Model } from '../ir/model';
-import { collect, epOption, fsyncOption, log, number, outputOption, positiveInteger, regex } from './options';
+import { collect, epOption, fsyncOption, jsonOption, loadForRewrite, log, number, outputOption, outputTarget, positiveInteger, printJson, regex } from './options';
 import { elementCount } from '../tensor/values';
 
 interface TrainFlags {
-  data: string[]; labels: string; output: string; loss: LossKind; lossOutput?: string; optimizer: OptimizerKind;
+  data: string[]; labels: string; output?: string; inPlace?: boolean; loss: LossKind; lossOutput?: string; optimizer: OptimizerKind;
   lr?: number; momentum: number; nesterov?: boolean; weightDecay: number; beta1: number; schedule: Schedule;
   batchSize: number; epochs: number; shuffle: boolean; seed: number; ep: ExecutionProvider; freeze?: RegExp;
-  valData?: string[]; valLabels?: string; checkpoint?: string; resume?: string; plot?: string; fsync?: boolean;
+  valData?: string[]; valLabels?: string; checkpoint?: string; resume?: string; plot?: string; fsync?: boolean; json?: boolean;
 }
 
 const DEFAULT_LR: Record<OptimizerKind, number> = { adam: 1e-3, sgd: 1e-2 };
@@ -36,7 +37,8 @@ export function trainCommand(program: Command): void {
     .argument('<model>', 'model to train (weight-normalized or plain)')
     .requiredOption('--data <[input=]file>', 'training inputs (.npy, .npz, IDX, .pb); repeat as input=file for several inputs', collect)
     .requiredOption('--labels <file>', 'targets: integer class labels for cross-entropy, values of the output\'s shape for mse and l1')
-    .addOption(outputOption('trained model: the same form as the input (a weight-normalized model stays so; `fold` it for inference)').makeOptionMandatory())
+    .addOption(outputOption('trained model: the same form as the input (a weight-normalized model stays so; `fold` it for inference)'))
+    .option('--in-place', 'write the trained model over the input model')
     .addOption(new Option('--loss <kind>', 'loss on the output').choices(LOSSES as string[]).default('cross-entropy'))
     .option('--loss-output <name>', 'model output the loss is on (default: the first)')
     .addOption(new Option('--optimizer <kind>', 'optimizer').choices(OPTIMIZERS as string[]).default('adam'))
@@ -58,6 +60,7 @@ export function trainCommand(program: Command): void {
     .option('--plot <file>', 'write the loss/accuracy curves (.svg or .png)')
     .addOption(fsyncOption())
     .addOption(epOption())
+    .addOption(jsonOption())
     .action(async (modelFile: string, flags: TrainFlags) => train(modelFile, flags));
 }
 
@@ -81,20 +84,23 @@ function readDataset(model: Model, items: string[], labelsFile: string, what: st
   return { inputs, targets: [...labels.arrays.values()][0], source: labelsFile };
 }
 
-/** Batches of two sizes (the batch axis is the axis that changes), or one for a fixed batch. */
-function probeBatches(runtime: ReturnType<typeof nodeRuntime>, inputs: InputArray[], batchSize: number): Record<string, ort.Tensor>[] {
-  const rows = inputs[0].array.shape[0];
+/** The probe batch: the model's fixed batch size, else 2 rows (Trainer.create probes a second size itself). */
+function probeBatch(runtime: ReturnType<typeof nodeRuntime>, inputs: InputArray[], batchSize: number): Record<string, ort.Tensor> {
   const fixed = inputs[0].spec.dims[0];
-  const sizes = fixed ? [fixed] : [Math.min(2, rows), Math.min(3, rows)].filter((n, i, all) => all.indexOf(n) === i);
   if (fixed && fixed !== batchSize) throw new WnError(`input "${inputs[0].spec.name}" has a fixed batch size of ${fixed}, --batch-size is ${batchSize}; pass --batch-size ${fixed} or re-export the model with a dynamic batch axis`);
-  return sizes.map((n) => Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, n)])));
+  const rows = fixed ?? Math.min(2, inputs[0].array.shape[0]);
+  return Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, rows)]));
 }
 
 async function train(modelFile: string, flags: TrainFlags): Promise<void> {
-  if (flags.plot) checkPlotFile(flags.plot);
   if ((flags.valData === undefined) !== (flags.valLabels === undefined)) throw new WnError('pass --val-data and --val-labels together');
   const runtime = nodeRuntime();
-  const loaded = loadModelFile(modelFile);
+  // every output is checked before training starts, so no epoch is trained for nothing
+  const loaded = loadForRewrite(modelFile, flags);
+  const output = outputTarget(modelFile, flags);
+  if (flags.plot) checkPlotFile(flags.plot, loaded.files);
+  const checkpointDir = flags.checkpoint ?? flags.resume;
+  if (checkpointDir) checkOutputFolder(checkpointDir, '--checkpoint folder', loaded.files);
   const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
   if (!(lr > 0)) throw new WnError(`--lr must be positive, got ${lr}`);
   const data = readDataset(loaded.model, flags.data, flags.labels, '--labels');
@@ -106,7 +112,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
     if (changed.length) throw new WnError(`--resume ${flags.resume}: the checkpoint was made with other settings (${changed.join(', ')}); resume with the original command line`);
   }
 
-  const trainer = await Trainer.create(loaded.model, probeBatches(runtime, data.inputs, flags.batchSize), {
+  const trainer = await Trainer.create(loaded.model, [probeBatch(runtime, data.inputs, flags.batchSize)], {
     runtime, ep: flags.ep, loss: flags.loss, output: flags.lossOutput, freeze: flags.freeze, seed: flags.seed,
     optimizer: { kind: flags.optimizer, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay },
   });
@@ -123,7 +129,6 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   if (frozen.length) log(`frozen by --freeze: ${frozen.join(', ')}`);
   if (unused.length) log(`not trained (they do not affect the loss): ${unused.join(', ')}`);
 
-  const checkpointDir = flags.checkpoint ?? flags.resume;
   let lastCheckpoint = resumed?.progress.epoch;
   const bar = new SingleBar({
     format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} | loss {loss} | {rate} samples/s | ETA {eta_formatted}',
@@ -159,8 +164,9 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   } finally {
     await trainer.release();
   }
-  saveModelFile(trainer.trainedModel(), flags.output, { inputFiles: loaded.files, fsync: flags.fsync });
-  log(`wrote ${flags.output}${flags.plot ? ` and ${flags.plot}` : ''}`);
+  saveModelFile(trainer.trainedModel(), output, { inputFiles: loaded.files, inPlace: flags.inPlace, fsync: flags.fsync });
+  log(`wrote ${output}${flags.plot ? ` and ${flags.plot}` : ''}`);
+  if (flags.json) printJson({ output: flags.output, plot: flags.plot, epochs: history });
 }
 
 function describeEpoch(s: EpochSummary, epochs: number): string {

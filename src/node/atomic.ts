@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { WnError } from '../errors';
 
 export interface WriteOptions {
   /** Flush to disk before the rename (survives a power loss too; slower). */
@@ -14,21 +15,71 @@ export interface WriteOptions {
 /** A file written under its temporary name, waiting to be renamed to `final`. */
 interface PendingFile { temp: string; final: string }
 
-/** The temporary name of a file being written (or of a folder being filled). */
-function temporaryName(final: string): string {
+/** The temporary name of a file being written (or of a folder being filled): `.NAME.PID.tmp` beside it. */
+export function temporaryName(final: string): string {
   return path.join(path.dirname(final), `.${path.basename(final)}.${process.pid}.tmp`);
 }
 
-/** Writes chunks in order to an open file descriptor (standard output included). */
+const TEMPORARY = /^\.(.*)\.(\d+)\.tmp$/;
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what killed runs left in `folder`: temporary files and folders whose name starts with
+ * `.PREFIX` and whose process is gone (a run that is still going keeps its own).
+ */
+export function removeStaleTemporaries(folder: string, prefix: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(folder);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const match = TEMPORARY.exec(entry);
+    if (!match || !match[1].startsWith(prefix) || isRunning(Number(match[2]))) continue;
+    fs.rmSync(path.join(folder, entry), { recursive: true, force: true });
+  }
+}
+
+export const STDOUT = 1;
+
+/**
+ * Writes chunks in order to an open file descriptor. On standard output a failed write is a
+ * one-line error (a full disk behind `> file`), except EPIPE: the reader is gone (`| head`),
+ * which the command line treats as a quiet end. EAGAIN (a non-blocking pipe that is full) waits.
+ */
 export function writeChunks(fd: number, chunks: readonly Uint8Array[]): void {
-  for (const chunk of chunks) {
-    for (let written = 0; written < chunk.length;) written += fs.writeSync(fd, chunk, written, chunk.length - written);
+  try {
+    for (const chunk of chunks) {
+      for (let written = 0; written < chunk.length;) {
+        try {
+          written += fs.writeSync(fd, chunk, written, chunk.length - written);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        }
+      }
+    }
+  } catch (e) {
+    const { code, message } = e as NodeJS.ErrnoException;
+    if (fd !== STDOUT || code === 'EPIPE') throw e;
+    const reason = code ? `${message.replace(`${code}: `, '').replace(/, write$/, '')} (${code})` : message;
+    throw new WnError(`cannot write to standard output: ${reason}; check where it goes (a full disk, a closed file)`);
   }
 }
 
 /** Writes chunks (in order) to the temporary name of `final`; removes it again on failure. */
 function writePending(final: string, chunks: readonly Uint8Array[], { fsync = false }: WriteOptions = {}): PendingFile {
   fs.mkdirSync(path.dirname(final), { recursive: true });
+  removeStaleTemporaries(path.dirname(final), path.basename(final));
   const temp = temporaryName(final);
   const fd = fs.openSync(temp, 'w');
   try {
@@ -66,6 +117,7 @@ export function writeFileAtomically(file: string, data: Uint8Array | string, opt
 /** Writes a folder's files through `fill(tempFolder)`, then renames the folder into place whole. */
 export function writeFolderAtomically(folder: string, fill: (temp: string) => void): void {
   const temp = temporaryName(folder);
+  removeStaleTemporaries(path.dirname(folder), path.basename(folder));
   fs.rmSync(temp, { recursive: true, force: true });
   fs.mkdirSync(temp, { recursive: true });
   try {

@@ -80,3 +80,17 @@ export function readRegularFile(file: string, what: string): Buffer {
     fs.closeSync(opened.fd);
   }
 }
+
+const WRITE_REASONS: Record<string, string> = {
+  ENOSPC: 'no space is left on the device', EDQUOT: 'the disk quota is used up', EROFS: 'the file system is read-only',
+  EACCES: 'permission denied', EPERM: 'permission denied', ENAMETOOLONG: 'the name is too long for the file system',
+  EISDIR: 'it is a folder', ENOTDIR: 'its path goes through something that is not a folder', EIO: 'input/output error',
+  ENOENT: 'its folder does not exist', EFBIG: 'the file is too large for the file system',
+};
+
+/** The one-line error for a failed write of a named file (a full disk, a read-only file system …). */
+export function writeError(file: string, e: unknown): WnError {
+  if (e instanceof WnError) return e;
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return new WnError(`cannot write "${file}": ${WRITE_REASONS[code] ?? `${code || (e as Error).message}`}`);
+}

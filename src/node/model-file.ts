@@ -10,14 +10,15 @@ import { planExternalData, resolveExternalData, type SaveLayoutOptions } from '.
 import { Model } from '../ir/model';
 import { validateModel } from '../ir/validate';
 import { checkWeightNormMarks } from '../wn/spec';
-import { option, WnError } from '../errors';
+import { WnError } from '../errors';
 import { writeChunks, writeFilesAtomically } from './atomic';
-import { fileError, openRegularFile, readRange, readRegularFile, type RegularFile } from './files';
+import { fileError, openRegularFile, readRange, readRegularFile, writeError, type RegularFile } from './files';
+import { checkOutputFile, FileSet } from './outputs';
 
 export interface LoadedModel {
   model: Model;
-  /** Absolute paths of the files the model was read from (model file and external data). */
-  files: Set<string>;
+  /** The files the model was read from (model file and external data), by real path and inode. */
+  files: FileSet;
   /** Folder external data locations are relative to. */
   folder: string;
 }
@@ -35,7 +36,7 @@ export function loadModelFile(file: string): LoadedModel {
     throw e;
   }
   const folder = path.resolve(fromStdin ? '.' : path.dirname(file));
-  const files = new Set<string>(fromStdin ? [] : [path.resolve(file)]);
+  const files = new FileSet(fromStdin ? [] : [file]);
   const external = new ExternalFiles(folder);
   try {
     resolveExternalData(proto, (location, offset, length) => {
@@ -113,8 +114,8 @@ function readStdin(): Buffer {
 export interface SaveOptions extends SaveLayoutOptions {
   /** Allow writing over files the input was read from. */
   inPlace?: boolean;
-  /** Files the input model was read from (see LoadedModel.files). */
-  inputFiles?: Set<string>;
+  /** Files the input model was read from (see LoadedModel.files); never written over unless `inPlace`. */
+  inputFiles?: FileSet | Iterable<string>;
   /**
    * Flush every file to disk before it is renamed into place, so the output survives a power
    * loss too. Off by default (like onnx.save and torch.save): the rename alone already makes the
@@ -126,22 +127,19 @@ export interface SaveOptions extends SaveLayoutOptions {
 /** Writes a model ('-' = standard output) and its external data files. */
 export function saveModelFile(model: Model, file: string, options: SaveOptions = {}): void {
   const toStdout = file === '-';
+  const inputFiles = options.inputFiles instanceof FileSet ? options.inputFiles : new FileSet(options.inputFiles);
+  checkOutputFile(file, { inputFiles, inPlace: options.inPlace });
   const target = path.resolve(file);
   const folder = path.dirname(target);
-  if (!toStdout) {
-    if (!fs.existsSync(folder)) throw new WnError(`cannot write "${file}": folder "${path.dirname(file)}" does not exist`);
-    if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new WnError(`cannot write "${file}": it is a folder`);
-    if (!options.inPlace && options.inputFiles?.has(target)) {
-      throw new WnError(`refusing to overwrite the input model "${file}": choose another output path or pass ${option('inPlace')}`);
-    }
-  }
+  const reserved = options.inPlace ? new FileSet() : inputFiles;
+  // a new external file never replaces one the input still reads
   const base = path.basename(target);
-  const reserved = options.inPlace ? new Set<string>() : options.inputFiles ?? new Set<string>();
+  let sideFile = `${base}.data`;
+  for (let i = 1; reserved.has(path.join(folder, sideFile)); i++) sideFile = `${base}.${i}.data`;
   const layout = planExternalData(model.proto, {
     ...options,
-    defaultLocation: options.defaultLocation ?? (toStdout ? undefined : `${base}.data`),
-    // an output external file never replaces one the input still reads
-    renameLocation: (location) => (reserved.has(path.resolve(folder, location)) ? `${base}.data` : location),
+    defaultLocation: options.defaultLocation ?? (toStdout ? undefined : sideFile),
+    renameLocation: (location) => (reserved.has(path.resolve(folder, location)) ? sideFile : location),
   });
   const chunks = encodeModelChunks(model.proto, layout.substitute);
   if (toStdout) {
@@ -152,7 +150,6 @@ export function saveModelFile(model: Model, file: string, options: SaveOptions =
   try {
     writeFilesAtomically([...files, { file: target, chunks }], { fsync: options.fsync });
   } catch (e) {
-    if (e instanceof WnError) throw e;
-    throw new WnError(`cannot write "${file}": ${(e as Error).message}`);
+    throw writeError(file, e);
   }
 }

@@ -8,12 +8,14 @@ import * as path from 'node:path';
 import { option, WnError } from '../errors';
 import type { EpochSummary } from '../train/fit';
 import { writeFileAtomically } from './atomic';
+import { checkOutputFile, type FileSet } from './outputs';
 
 export const PLOT_FORMATS = ['.svg', '.png'];
 
-export function checkPlotFile(file: string): void {
+/** Checks a plot path before training: its format, that it can be written, that it is not an input file. */
+export function checkPlotFile(file: string, inputFiles?: FileSet): void {
   if (!PLOT_FORMATS.includes(path.extname(file).toLowerCase())) throw new WnError(`${option('plot')} ${file}: choose a .svg or .png file name`);
-  if (!fs.existsSync(path.dirname(path.resolve(file)))) throw new WnError(`${option('plot')} ${file}: folder "${path.dirname(file)}" does not exist`);
+  checkOutputFile(file, { inputFiles, what: option('plot') });
 }
 
 export async function writePlot(file: string, history: readonly EpochSummary[]): Promise<void> {

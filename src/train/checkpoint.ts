@@ -9,6 +9,7 @@ import { decodeModel, encodeModel } from '../onnx/codec';
 import { floatTensor, readFloats, tensorDims } from '../tensor/values';
 import { DataType } from '../onnx/enums';
 import { WnError } from '../errors';
+import { checkTensorData } from '../onnx/tensor-check';
 import type { SavedTensor } from './trainer';
 import type { EpochSummary } from './fit';
 
@@ -32,13 +33,30 @@ export function encodeState(tensors: readonly SavedTensor[]): Uint8Array {
 }
 
 export function decodeState(bytes: Uint8Array, source: string): SavedTensor[] {
-  const graph = decodeModel(bytes).graph;
+  let graph;
+  try {
+    graph = decodeModel(bytes).graph;
+  } catch (e) {
+    throw new WnError(`${source}: ${(e as Error).message}`);
+  }
   if (!graph) throw new WnError(`${source}: not a wn-onnx training state`);
   return (graph.initializer ?? []).map((t) => {
+    checkTensorData(t);
     const type = t.data_type as DataType;
     const values = readFloats(t);
     return { name: t.name ?? '', type, dims: tensorDims(t), data: type === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values) };
   });
+}
+
+const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/** Progress read back from JSON, if it has the shape `Progress` promises; else undefined. */
+export function checkedProgress(value: unknown): Progress | undefined {
+  const p = value as Progress;
+  const object = (x: unknown) => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const ok = object(p) && isCount(p.epoch) && isCount(p.steps) && object(p.settings)
+    && Array.isArray(p.history) && p.history.every((h) => object(h) && isCount(h.epoch));
+  return ok ? p : undefined;
 }
 
 /** Names of settings that differ between a checkpoint and this run. */

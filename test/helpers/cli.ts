@@ -13,8 +13,11 @@ const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 export const webgpuEnv = (): NodeJS.ProcessEnv => (fs.existsSync(swiftshaderIcd) && !process.env.VK_DRIVER_FILES
   ? { VK_DRIVER_FILES: swiftshaderIcd, VK_ICD_FILENAMES: swiftshaderIcd, XDG_RUNTIME_DIR: os.tmpdir() } : {});
 
-export function cli(args: string[], input?: Buffer, env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [bin, ...args], { input, env: { ...process.env, ...env }, maxBuffer: 1 << 28 });
+/** Longest a command may run in a test: a hang fails the test (status null) instead of stalling the suite. */
+const COMMAND_TIMEOUT_MS = 300_000;
+
+export function cli(args: string[], input?: Buffer, env: NodeJS.ProcessEnv = {}, timeout = COMMAND_TIMEOUT_MS) {
+  const result = spawnSync(process.execPath, [bin, ...args], { input, env: { ...process.env, ...env }, maxBuffer: 1 << 28, timeout });
   return { code: result.status, stdout: result.stdout, out: result.stdout.toString(), err: result.stderr.toString() };
 }
 
