@@ -39,8 +39,12 @@ function checkShape(where: string, kind: string, info: ValueInfoProto): void {
   }
 }
 
+/** Subgraphs nested deeper than this are refused (real models nest a few levels; this keeps recursion bounded). */
+const DEEPEST_SUBGRAPH = 64;
+
 /** Checks one graph; `outer` holds the names a subgraph may read from enclosing scopes. */
-function validateGraph(graph: GraphProto, where: string, outer: ReadonlySet<string>): void {
+function validateGraph(graph: GraphProto, where: string, outer: ReadonlySet<string>, depth = 0): void {
+  if (depth > DEEPEST_SUBGRAPH) fail(where, `subgraphs are nested more than ${DEEPEST_SUBGRAPH} levels deep`);
   const defined = new Map<string, string>();  // value name -> what defines it
   const define = (name: string, by: string) => {
     const before = defined.get(name);
@@ -97,7 +101,9 @@ function validateGraph(graph: GraphProto, where: string, outer: ReadonlySet<stri
     for (const attribute of node.attribute ?? []) {
       const subgraphs = [...(attribute.g ? [attribute.g] : []), ...(attribute.graphs ?? [])];
       const scope = new Set([...outer, ...defined.keys()]);
-      for (const sub of subgraphs) validateGraph(sub, `subgraph "${attribute.name}" of ${nodeLabel(node, i)} in ${where}`, scope);
+      for (const sub of subgraphs) {
+        validateGraph(sub, `subgraph "${attribute.name}" of ${nodeLabel(node, i)} in ${depth ? 'a subgraph' : where}`, scope, depth + 1);
+      }
     }
   });
   for (const output of graph.output ?? []) {
