@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { inspectModel, type LayerInfo } from '../wn/inspect';
 import { loadModelFile } from '../node/model-file';
 import { fmtStats, table } from './format';
+import { jsonOption, print, printJson } from './options';
 
 function printLayers(layers: LayerInfo[]): void {
   const rows = layers.map((l) => [
@@ -10,21 +11,21 @@ function printLayers(layers: LayerInfo[]): void {
     l.shape ? `[${l.shape}]` : '', l.features?.toString() ?? '', fmtStats(l.g), fmtStats(l.vNorm ?? l.wNorm), l.note ?? '',
   ]);
   const header = ['node', 'op', 'weight', 'form', 'shape', 'features', 'g min/mean/max', '‖v‖ (plain: ‖W‖) min/mean/max', 'note'];
-  for (const line of table(header, rows)) console.log(line);
+  print(table(header, rows).join('\n'));
   const wn = layers.filter((l) => l.form === 'weight-norm').length;
   const foreign = layers.filter((l) => l.form === 'foreign-weight-norm').length;
   const byExporters = foreign ? `, ${foreign} weight-normalized by the exporter (convert adopts them, fold folds them)` : '';
-  console.log(`\n${layers.length} layer weights, ${wn} weight-normalized${byExporters}`);
+  print(`\n${layers.length} layer weights, ${wn} weight-normalized${byExporters}`);
 }
 
 export function inspectCommand(program: Command): void {
   program.command('inspect')
     .description('list layer weights, which are weight-normalized, and g / ‖v‖ statistics')
     .argument('<model>', 'model ("-" for standard input)')
-    .option('--json', 'print JSON')
+    .addOption(jsonOption())
     .action((input: string, flags) => {
       const layers = inspectModel(loadModelFile(input).model);
-      if (flags.json) console.log(JSON.stringify(layers, null, 2));
+      if (flags.json) printJson(layers);
       else printLayers(layers);
     });
 }

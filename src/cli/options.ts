@@ -14,7 +14,7 @@ export const log = (line: string) => process.stderr.write(`${printable(withFlags
 export const print = (text: string) => writeChunks(STDOUT, [Buffer.from(`${text}\n`)]);
 
 /** `--json`: the command's one JSON document goes to standard output, every other line to standard error. */
-export const jsonOption = () => new Option('--json', 'print the result as one JSON document on standard output (other lines go to standard error)');
+export const jsonOption = () => new Option('--json', 'print the result as one JSON document on standard output (the rest: standard error)');
 
 export const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
 

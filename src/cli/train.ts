@@ -72,11 +72,12 @@ function settingsOf(flags: TrainFlags, lr: number): Record<string, unknown> {
   };
 }
 
-function readDataset(model: Model, items: string[], labelsFile: string, what: string): Dataset {
+/** Inputs and targets, each file named in messages by its flag (`--data`/`--labels`, or the `--val-` ones). */
+function readDataset(model: Model, items: string[], labelsFile: string, flags: { data: string; labels: string }): Dataset {
   const specs = inputSpecs(model);
-  const inputs = assignInputs(specs, readDataItems(items, specs.map((s) => s.name)));
-  const [labels] = readDataItems([labelsFile], []);
-  if (labels.arrays.size !== 1) throw new WnError(`${what} ${labelsFile}: holds ${labels.arrays.size} arrays; pass a file with one array of targets`);
+  const inputs = assignInputs(specs, readDataItems(items, specs.map((s) => s.name), flags.data));
+  const [labels] = readDataItems([labelsFile], [], flags.labels);
+  if (labels.arrays.size !== 1) throw new WnError(`${flags.labels} ${labelsFile}: holds ${labels.arrays.size} arrays; pass a file with one array of targets`);
   const rows = inputs[0].array.shape[0];
   for (const input of inputs) {
     if (input.array.shape[0] !== rows) throw new WnError(`${input.source}: ${input.array.shape[0]} rows, other inputs have ${rows}`);
@@ -103,8 +104,8 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   if (checkpointDir) checkOutputFolder(checkpointDir, '--checkpoint folder', loaded.files);
   const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
   if (!(lr > 0)) throw new WnError(`--lr must be positive, got ${lr}`);
-  const data = readDataset(loaded.model, flags.data, flags.labels, '--labels');
-  const validation = flags.valData ? readDataset(loaded.model, flags.valData, flags.valLabels!, '--val-labels') : undefined;
+  const data = readDataset(loaded.model, flags.data, flags.labels, { data: '--data', labels: '--labels' });
+  const validation = flags.valData ? readDataset(loaded.model, flags.valData, flags.valLabels!, { data: '--val-data', labels: '--val-labels' }) : undefined;
   const resumed = flags.resume ? readCheckpoint(flags.resume) : undefined;
   const settings = settingsOf(flags, lr);
   if (resumed) {
@@ -166,7 +167,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   }
   saveModelFile(trainer.trainedModel(), output, { inputFiles: loaded.files, inPlace: flags.inPlace, fsync: flags.fsync });
   log(`wrote ${output}${flags.plot ? ` and ${flags.plot}` : ''}`);
-  if (flags.json) printJson({ output: flags.output, plot: flags.plot, epochs: history });
+  if (flags.json) printJson({ output, plot: flags.plot, epochs: history });
 }
 
 function describeEpoch(s: EpochSummary, epochs: number): string {

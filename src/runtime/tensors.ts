@@ -2,7 +2,7 @@
 import type * as ort from 'onnxruntime-common';
 import { DataType, dataTypeName } from '../onnx/enums';
 import { WnError } from '../errors';
-import { floatToHalf } from '../tensor/dtype';
+import { elementBytes, floatToHalf } from '../tensor/dtype';
 import { seededRandom } from '../tensor/random';
 import { elementCount } from '../tensor/values';
 import { concreteDims, type InputSpec } from '../ir/inputs';
@@ -12,19 +12,38 @@ import { ortType, type Runtime } from './ort';
 
 /**
  * Random feeds: floats uniform in [-1, 1), integers and booleans 0 (a safe index for
- * embeddings and gathers).
+ * embeddings and gathers). Symbolic dims are `dimValues[name]`, else 1; a name no input has
+ * is refused, and so are inputs that would take more than `maxBytes` (checked before
+ * anything is allocated: the caller knows how much memory there is).
  */
-export function randomFeeds(runtime: Runtime, specs: InputSpec[], seed = 0, dimValues: Record<string, number> = {}): Record<string, ort.Tensor> {
+export function randomFeeds(
+  runtime: Runtime, specs: InputSpec[], seed = 0, dimValues: Record<string, number> = {}, maxBytes = Infinity,
+): Record<string, ort.Tensor> {
+  const symbolic = [...new Set(specs.flatMap((s) => s.params).filter((p): p is string => !!p))];
+  for (const name of Object.keys(dimValues)) {
+    if (!symbolic.includes(name)) {
+      const known = symbolic.length ? `its symbolic dims are ${symbolic.join(', ')}` : 'they have no symbolic dims';
+      throw new WnError(`dim "${name}" is no symbolic dimension of the model's inputs (${known}); name one of those`);
+    }
+  }
+  const shapes = specs.map((spec) => ({ spec, dims: concreteDims(spec, dimValues) }));
+  const bytes = shapes.reduce((sum, { spec, dims }) => sum + elementCount(dims) * elementBytes(spec.type), 0);
+  if (bytes > maxBytes) {
+    const inputs = shapes.map(({ spec, dims }) => `"${spec.name}" [${dims}] ${dataTypeName(spec.type)}`).join(', ');
+    throw new WnError(`random inputs of ${gigabytes(bytes)} (${inputs}) exceed the ${gigabytes(maxBytes)} allowed; `
+      + 'give the symbolic dims smaller values');
+  }
   const random = seededRandom(seed);
   const feeds: Record<string, ort.Tensor> = {};
-  for (const spec of specs) {
-    const dims = concreteDims(spec, dimValues);
+  for (const { spec, dims } of shapes) {
     const isFloat = [DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16].includes(spec.type);
     const values = Float64Array.from({ length: elementCount(dims) }, () => (isFloat ? random() * 2 - 1 : 0));
     feeds[spec.name] = toTensor(runtime, ortType(spec.type), values, dims);
   }
   return feeds;
 }
+
+const gigabytes = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
 
 /**
  * Builds an ORT tensor of `type` from the first product(dims) values of any numeric array,

@@ -11,7 +11,7 @@ import { seededRandom } from '../tensor/random';
 import { WnError } from '../errors';
 import { Session } from '../runtime/session';
 import type { ExecutionProvider, Runtime } from '../runtime/ort';
-import { probeValueTypes } from '../runtime/value-probe';
+import { probeBatchSizes, probeValueTypes } from '../runtime/value-probe';
 import type { NdArray } from '../data/array';
 import type { LossKind } from './loss';
 import { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from './step-graph';
@@ -54,15 +54,18 @@ export class Trainer {
     private readonly session: Session,
     private readonly options: TrainerOptions,
     private carried: Map<string, ort.Tensor>,
+    /** Dims each batch input and the target must have (null: any size). */
+    private readonly feedDims: Map<string, (number | null)[]>,
   ) {}
 
   /**
-   * Compiles and loads the step graph. `probeBatches`: one or two feeds of the model's inputs
-   * (two different batch sizes tell which axes vary with the batch).
+   * Compiles and loads the step graph. `probeBatches`: feeds of the model's inputs at one or two
+   * batch sizes (the axes that differ vary with the batch). Given one, a second size is made
+   * from its rows where the model's batch axis is dynamic, so the step takes any batch size.
    */
   static async create(model: Model, probeBatches: readonly Record<string, ort.Tensor>[], options: TrainerOptions): Promise<Trainer> {
     const { runtime, ep = 'cpu' } = options;
-    const types = await probeValueTypes(runtime, model, probeBatches);
+    const types = await probeValueTypes(runtime, model, probeBatchSizes(runtime, model, probeBatches));
     const graph = compileTrainingGraph(model, { ...options, types });
     const session = await Session.open(runtime, graph.model, { ep, options: options.sessionOptions });
     const carried = new Map<string, ort.Tensor>();
@@ -75,7 +78,29 @@ export class Trainer {
       if (values) data.set(values);
       carried.set(c.input, new runtime.Tensor(ortType, data, c.dims));
     }
-    return new Trainer(graph, model, session, options, carried);
+    const feedDims = new Map(graph.data.filter((name) => types.has(name)).map((name) => [name, types.get(name)!.dims]));
+    feedDims.set(graph.target, graph.outputDims);
+    return new Trainer(graph, model, session, options, carried, feedDims);
+  }
+
+  /**
+   * A batch and its target against the dims the step graph was compiled for, and one size of the
+   * batch axis (axis 0, as everywhere in wn-onnx) where it varies: one line on a misfit, before
+   * ONNX Runtime says it less clearly.
+   */
+  private checkFeeds(batch: Record<string, ort.Tensor>, target: ort.Tensor): void {
+    for (const [name, dims] of this.feedDims) {
+      const t = name === this.graph.target ? target : batch[name];
+      if (!t) continue;
+      const what = name === this.graph.target ? 'the target' : `input "${name}"`;
+      if (t.dims.length !== dims.length || dims.some((d, i) => d !== null && d !== t.dims[i])) {
+        throw new WnError(`${what} has shape [${t.dims}], the step graph takes [${dims.map((d) => d ?? 'N')}] (N: any size; a number `
+          + 'is fixed: the model fixes it, or it did not change between the probe batches Trainer.create was given); feed that shape');
+      }
+      if (dims[0] === null && this.graph.outputDims[0] === null && t.dims[0] !== target.dims[0]) {
+        throw new WnError(`${what} has ${t.dims[0]} rows, the target ${target.dims[0]}; give one target per sample`);
+      }
+    }
   }
 
   private scalar(value: number): ort.Tensor {
@@ -112,6 +137,7 @@ export class Trainer {
 
   /** One training step on a batch; the parameters move only if the loss is finite. */
   async step(batch: Record<string, ort.Tensor>, target: ort.Tensor, settings: StepSettings): Promise<StepResult> {
+    this.checkFeeds(batch, target);
     const rows = target.dims[0];
     const feeds: Record<string, ort.Tensor> = { ...batch, [this.graph.target]: target, ...this.scalarFeeds(settings), ...this.maskFeeds(rows) };
     for (const [name, t] of this.carried) feeds[name] = t;
@@ -129,26 +155,50 @@ export class Trainer {
   /** Dims of the output the loss is on (null where they vary with the batch). */
   get outputDims(): (number | null)[] { return this.graph.outputDims; }
 
-  /** Targets of the listed rows as the target input: one-hot [N, C] for cross-entropy. */
-  targetTensor(targets: NdArray, rows: ArrayLike<number>): ort.Tensor {
+  /**
+   * The target input for a batch. `targets`: class indices for cross-entropy (one per sample;
+   * the tensor is one-hot [N, C]), values of the output's shape per sample for mse and l1; a
+   * plain array (number[], a typed array) or an NdArray. `rows`: the samples (default: all).
+   */
+  targetTensor(targets: NdArray | ArrayLike<number | bigint>, rows?: ArrayLike<number>): ort.Tensor {
     const type = ORT_FLOAT[this.graph.carried[0].type]!;
-    const Values = type === 'float32' ? Float32Array : Float64Array;
-    if (this.lossKind === 'cross-entropy') {
-      const classes = this.outputDims[1]!;
-      const onehot = new Values(rows.length * classes);
-      for (let r = 0; r < rows.length; r++) onehot[r * classes + Number(targets.data[rows[r]])] = 1;
-      return new this.options.runtime.Tensor(type, onehot, [rows.length, classes]);
+    const classification = this.lossKind === 'cross-entropy';
+    const rowDims = this.outputDims.slice(1).map((d) => d ?? 1);
+    const perRow = classification ? 1 : elementCount(rowDims);
+    const nd = 'shape' in targets ? targets : undefined;
+    const data = nd ? nd.data : targets as ArrayLike<number | bigint>;
+    const samples = nd ? nd.shape[0] : data.length / perRow;
+    if (!Number.isInteger(samples) || (nd && elementCount(nd.shape.slice(1)) !== perRow)) {
+      const expected = classification ? 'one class index per sample'
+        : `${perRow} values per sample (the output is [${this.outputDims.map((d) => d ?? 'N')}])`;
+      const given = nd ? `shape [${nd.shape}]` : `${data.length} values`;
+      throw new WnError(`the targets (${given}) do not fit: ${this.lossKind} takes ${expected}`);
     }
-    const perRow = elementCount(targets.shape.slice(1));
-    const values = new Values(rows.length * perRow);
-    for (let r = 0; r < rows.length; r++) {
-      for (let k = 0; k < perRow; k++) values[r * perRow + k] = Number(targets.data[rows[r] * perRow + k]);
+    const classes = classification ? this.outputDims[1]! : 0;
+    const width = classification ? classes : perRow;
+    const count = rows?.length ?? samples;
+    const values = new (type === 'float32' ? Float32Array : Float64Array)(count * width);
+    for (let r = 0; r < count; r++) {
+      const row = rows ? rows[r] : r;
+      if (!(Number.isInteger(row) && row >= 0 && row < samples)) {
+        throw new WnError(`row ${row} asked for, the targets have ${samples} samples (0..${samples - 1})`);
+      }
+      if (!classification) {
+        for (let k = 0; k < perRow; k++) values[r * perRow + k] = Number(data[row * perRow + k]);
+        continue;
+      }
+      const label = Number(data[row]);
+      if (!(Number.isInteger(label) && label >= 0 && label < classes)) {
+        throw new WnError(`label ${label} of sample ${row} is no class index of the model's ${classes} classes (0..${classes - 1})`);
+      }
+      values[r * classes + label] = 1;
     }
-    return new this.options.runtime.Tensor(type, values, [rows.length, ...this.outputDims.slice(1).map((d) => d ?? 1)]);
+    return new this.options.runtime.Tensor(type, values, classification ? [count, classes] : [count, ...rowDims]);
   }
 
   /** Loss and output on a batch with the current parameters, as the model runs for inference. */
   async evaluate(batch: Record<string, ort.Tensor>, target: ort.Tensor): Promise<StepResult> {
+    this.checkFeeds(batch, target);
     const e = this.graph.evaluation;
     this.evaluation ??= await Session.open(this.options.runtime, e.model, { ep: this.options.ep, options: this.options.sessionOptions });
     const feeds: Record<string, ort.Tensor> = { ...batch, [e.target]: target };
