@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { WnError } from '../errors';
+import { writeError } from '../node/files';
 import { convertCommand } from './convert';
 import { foldCommand } from './fold';
 import { initCommand } from './init';
@@ -49,6 +50,19 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * Failures that are the machine's, not wn-onnx's: memory that cannot be had (a model or batch
+ * too large for it) and a full or read-only disk where a write was not already named.
+ */
+function userError(e: unknown): WnError | undefined {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code && ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO'].includes(code)) return writeError((e as { path?: string }).path ?? 'a file', e);
+  if (e instanceof RangeError && /allocation failed|Invalid (typed )?array length|Array buffer/i.test(e.message)) {
+    return new WnError(`out of memory: ${e.message}; the model or the batch is too large for this machine (try a smaller --batch-size)`);
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
@@ -62,8 +76,9 @@ export async function main(argv: string[]): Promise<void> {
     }
     // the reader of standard output is gone (`| head`): what it wanted it has; end quietly
     if ((e as NodeJS.ErrnoException).code === 'EPIPE') return;
-    if (e instanceof WnError) {
-      log(`wn-onnx: error: ${e.message}`);
+    const error = e instanceof WnError ? e : userError(e);
+    if (error) {
+      log(`wn-onnx: error: ${error.message}`);
       process.exitCode = 1;
       return;
     }

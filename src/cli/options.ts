@@ -10,13 +10,17 @@ import { withFlags } from './flags';
 /** A line on standard error, with the core's option names shown as flags. */
 export const log = (line: string) => process.stderr.write(`${printable(withFlags(line))}\n`);
 
-/** Lines on standard output, written synchronously: a full or closed output fails here (see writeChunks). */
-export const print = (text: string) => writeChunks(STDOUT, [Buffer.from(`${text}\n`)]);
+/** Text on standard output, written synchronously: a full or closed output fails here (see writeChunks). */
+const writeOut = (text: string) => writeChunks(STDOUT, [Buffer.from(`${text}\n`)]);
+
+/** Human lines on standard output, each made printable (names can hold control characters). */
+export const print = (text: string) => writeOut(text.split('\n').map(printable).join('\n'));
 
 /** `--json`: the command's one JSON document goes to standard output, every other line to standard error. */
 export const jsonOption = () => new Option('--json', 'print the result as one JSON document on standard output (the rest: standard error)');
 
-export const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+/** JSON.stringify escapes control characters itself, and a long name must stay whole in JSON. */
+export const printJson = (value: unknown) => writeOut(JSON.stringify(value, null, 2));
 
 export function number(name: string) {
   return (value: string) => {
