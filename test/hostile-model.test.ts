@@ -284,6 +284,15 @@ describe('hostile input', () => {
       for (const f of [dead, deadData, alive]) fs.writeFileSync(f, 'partial');
       assert.equal(cli(['convert', path.join(root, 'models', 'mlp.onnx'), '-o', out]).code, 0);
       assert.deepEqual(fs.readdirSync(dir).sort(), [path.basename(alive), 'out.onnx']);
+      fs.rmSync(alive);
+      const ckpt = path.join(dir, 'ckpt');
+      const killedEpoch = path.join(ckpt, '.epoch-0001.2147483646.tmp');
+      fs.mkdirSync(killedEpoch, { recursive: true });
+      fs.writeFileSync(path.join(killedEpoch, 'model.onnx'), 'partial');
+      const model = path.join(root, 'test', 'fixtures', 'training', 'mlp', 'model.onnx');
+      const args = [...data().slice(0, 4), '--epochs', '1', '--batch-size', '4', '--checkpoint', ckpt, '-o', path.join(dir, 'trained.onnx')];
+      assert.equal(cli(['train', model, ...args]).code, 0);
+      assert.deepEqual(fs.readdirSync(ckpt).sort(), ['epoch-0001', 'latest.json']);
     });
 
     it('a damaged checkpoint is a one-line error on --resume', () => {
