@@ -114,6 +114,9 @@ describe('hostile input', () => {
       ['a value produced twice', (m) => { node(m, 'relu2').output![0] = 'relu1'; }, /value "relu1" is defined twice/],
       ['nodes out of order', (m) => { graphOf(m).node!.reverse(); }, /node "fc3" \(Gemm\) reads "relu2" before node "relu2" \(Relu\) produces it; ONNX requires nodes in topological order/],
       ['a graph output nothing produces', (m) => { graphOf(m).output![0].name = 'ghost'; }, /graph output "ghost" is produced by no node/],
+      ['an empty input of a variadic op (ONNX Runtime crashes on it)', (m) => {
+        Object.assign(node(m, 'relu1'), { op_type: 'Max', input: ['fc1', ''] });
+      }, /node "relu1" \(Max\) has an empty input name; every input of Max is required/],
       ['a negative input dimension', (m) => { graphOf(m).input![0].type!.tensor_type!.shape!.dim![1].dim_value = Long.fromNumber(-784); }, /graph input "input" declares dimension -784/],
     ];
     for (const [what, damage, pattern] of cases) {
@@ -214,19 +217,21 @@ describe('hostile input', () => {
       return ['--data', images, '--labels', labels, '--epochs', '50', '--batch-size', '2'];
     };
 
-    it('train refuses -o that is the input (directly, through a symlink, through a symlinked folder, as a hard link) before training', () => {
+    it('train refuses -o that is the input (directly, through a symlink, through a symlinked folder, as a hard link, a data file) before training', () => {
       const model = path.join(dir, 'm.onnx');
       fs.copyFileSync(path.join(root, 'test', 'fixtures', 'training', 'mlp', 'model.onnx'), model);
       fs.symlinkSync(model, path.join(dir, 'link.onnx'));
       fs.symlinkSync(dir, path.join(dir, 'same'));
       fs.linkSync(model, path.join(dir, 'hard.onnx'));
       for (const out of [model, path.join(dir, 'link.onnx'), path.join(dir, 'same', 'm.onnx'), path.join(dir, 'hard.onnx')]) {
-        const result = refuses(dir, ['train', model, ...data(), '-o', out], /refusing to overwrite the input model ".*": it is .*\.onnx, which the input model was read from; choose another output path or pass --in-place/);
+        const result = refuses(dir, ['train', model, ...data(), '-o', out], /refusing to overwrite an input, ".*": it is .*\.onnx, which this command reads \(the model, its external data or its data files\); choose another output path \(or --in-place to replace the model\)/);
         assert.doesNotMatch(result.err, /epoch/);
       }
+      for (const file of ['x.npy', 'y.npy']) refuses(dir, ['train', model, ...data(), '-o', path.join(dir, file)], /refusing to overwrite an input/);
+      refuses(dir, ['init', model, '--data', `input=${path.join(dir, 'x.npy')}`, '-o', path.join(dir, 'x.npy')], /refusing to overwrite an input/);
       for (const out of [path.join(dir, 'link.onnx'), path.join(dir, 'same', 'm.onnx')]) {
-        refuses(dir, ['convert', model, '-o', out], /refusing to overwrite the input model/);
-        refuses(dir, ['fold', model, '-o', out], /refusing to overwrite the input model/);
+        refuses(dir, ['convert', model, '-o', out], /refusing to overwrite an input/);
+        refuses(dir, ['fold', model, '-o', out], /refusing to overwrite an input/);
       }
     });
 

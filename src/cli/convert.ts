@@ -24,7 +24,7 @@ export function convertCommand(program: Command): void {
     .addOption(jsonOption())
     .option('--init <[input=]file>', 'then run data-dependent init on this data (see `wn-onnx init --help`); repeat as input=file for several inputs', collect);
   initOptions(command).action(async (input: string, flags) => {
-    const loaded = loadForRewrite(input, flags);
+    const loaded = loadForRewrite(input, flags, flags.init ?? []);
     const { report } = convert(loaded.model, flags);
     const init = flags.init ? await initialize(loaded.model, flags.init, flags) : undefined;
     save(loaded, input, flags);

@@ -70,7 +70,7 @@ export function initCommand(program: Command): void {
     .requiredOption('--data <[input=]file>', 'sample data: .npy, .npz (arrays by input name), IDX (MNIST, gzipped or not) or TensorProto .pb; repeat as input=file for several inputs', collect)))
     .addOption(jsonOption())
     .action(async (input: string, flags) => {
-      const loaded = loadForRewrite(input, flags);
+      const loaded = loadForRewrite(input, flags, flags.data);
       const report = await initialize(loaded.model, flags.data, flags);
       save(loaded, input, flags);
       if (flags.json) printJson(report);

@@ -80,11 +80,19 @@ export function outputTarget(input: string, flags: WriteFlags): string {
 
 /**
  * Loads the model a command rewrites and checks its output before any work: where it goes,
- * that it can be written, and that it is not the input (src/node/outputs.ts).
+ * that it can be written, and that it is not the input (src/node/outputs.ts). `dataItems`: the
+ * command's data files (`--data [input=]FILE`, `--labels` …), inputs too; they join
+ * `loaded.files`, so no later output (plot, checkpoint, `OUT.data`) replaces them either.
  */
-export function loadForRewrite(input: string, flags: WriteFlags): LoadedModel {
+export function loadForRewrite(input: string, flags: WriteFlags, dataItems: readonly (string | undefined)[] = []): LoadedModel {
   const target = outputTarget(input, flags);
   const loaded = loadModelFile(input);
+  for (const item of dataItems) {
+    if (!item) continue;
+    loaded.files.add(item);
+    // `input=FILE`, or a path with "=" in it: both are kept out of reach
+    if (item.includes('=')) loaded.files.add(item.slice(item.indexOf('=') + 1));
+  }
   checkOutputFile(target, { inputFiles: loaded.files, inPlace: flags.inPlace });
   return loaded;
 }

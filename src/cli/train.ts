@@ -97,7 +97,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   if ((flags.valData === undefined) !== (flags.valLabels === undefined)) throw new WnError('pass --val-data and --val-labels together');
   const runtime = nodeRuntime();
   // every output is checked before training starts, so no epoch is trained for nothing
-  const loaded = loadForRewrite(modelFile, flags);
+  const loaded = loadForRewrite(modelFile, flags, [...flags.data, flags.labels, ...(flags.valData ?? []), flags.valLabels]);
   const output = outputTarget(modelFile, flags);
   if (flags.plot) checkPlotFile(flags.plot, loaded.files);
   const checkpointDir = flags.checkpoint ?? flags.resume;

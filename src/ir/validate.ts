@@ -11,6 +11,7 @@ import { forEachTensor } from '../onnx/external';
 import { checkTensorData } from '../onnx/tensor-check';
 import Long from 'long';
 import { WnError } from '../errors';
+import { isDefaultDomain } from './graph';
 
 /** A node as messages name it. */
 export function nodeLabel(node: NodeProto, index: number): string {
@@ -38,6 +39,12 @@ function checkShape(where: string, kind: string, info: ValueInfoProto): void {
     }
   }
 }
+
+/**
+ * Ops whose inputs are one variadic list, all required: an empty name there (an omitted optional
+ * input elsewhere) is invalid, and ONNX Runtime 1.30 crashes on it (Max/Min/Sum/Mean segfault).
+ */
+const VARIADIC_REQUIRED = new Set(['Concat', 'Max', 'Min', 'Mean', 'Sum']);
 
 /** Subgraphs nested deeper than this are refused (real models nest a few levels; this keeps recursion bounded). */
 const DEEPEST_SUBGRAPH = 64;
@@ -90,6 +97,9 @@ function validateGraph(graph: GraphProto, where: string, outer: ReadonlySet<stri
 
   const visible = (name: string) => defined.has(name) || outer.has(name);
   nodes.forEach((node, i) => {
+    if (VARIADIC_REQUIRED.has(node.op_type ?? '') && isDefaultDomain(node) && (node.input ?? []).some((input) => !input)) {
+      fail(where, `${nodeLabel(node, i)} has an empty input name; every input of ${node.op_type} is required`);
+    }
     for (const input of node.input ?? []) {
       if (!input || visible(input)) {
         const producer = producerIndex.get(input);

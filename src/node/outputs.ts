@@ -90,9 +90,9 @@ export function checkOutputFile(file: string, { inputFiles, inPlace, what = 'out
   const stat = statOf(target, `${what} "${file}"`);
   if (stat?.isDirectory()) throw new WnError(`cannot write ${what} "${file}": it is a folder; give a file name`);
   if (!inPlace && inputFiles?.has(file)) {
-    const same = `it is ${realTarget(file)}, which the input model was read from`;
+    const same = `it is ${realTarget(file)}, which this command reads (the model, its external data or its data files)`;
     if (what !== 'output') throw new WnError(`refusing to write ${what} "${file}": ${same}; choose another path`);
-    throw new WnError(`refusing to overwrite the input model "${file}": ${same}; choose another output path or pass ${option('inPlace')}`);
+    throw new WnError(`refusing to overwrite an input, "${file}": ${same}; choose another output path (or ${option('inPlace')} to replace the model)`);
   }
   probeFolder(folder, what);
 }

@@ -30,6 +30,9 @@ import { ortType, type ExecutionProvider, type Runtime } from './ort';
 
 export type LargeInitializers = 'initializers' | 'inputs';
 
+/** ONNX Runtime's log severity that prints only fatal errors. */
+const FATAL = 4;
+
 /** A large initializer fed as a graph input: its values viewing the model's own bytes. */
 export interface FedInitializer { name: string; type: DataType; dims: number[]; data: ArrayBufferView }
 
@@ -128,7 +131,9 @@ export class Session {
     const { bytes, externalData, fed } = sessionModel(model, largeInitializers);
     const fedTensors = Object.fromEntries(fed.map((f) => [f.name, new runtime.Tensor(ortType(f.type), f.data as Float32Array, f.dims)]));
     try {
-      const session = await runtime.InferenceSession.create(bytes, { ...options, externalData, executionProviders: [ep] });
+      // ONNX Runtime's own log lines would go to stderr beside ours: its failures reach the user as our one line
+      const quiet = { logSeverityLevel: FATAL } as const;
+      const session = await runtime.InferenceSession.create(bytes, { ...quiet, ...options, externalData, executionProviders: [ep] });
       return new Session(session, fedTensors);
     } catch (e) {
       const message = firstLine(e);
