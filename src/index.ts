@@ -26,7 +26,7 @@ export { Session, withSession, runModel, sessionModel, type SessionModel, type S
 export { EXECUTION_PROVIDERS, type ExecutionProvider, type Runtime } from './runtime/ort';
 export { randomFeeds, inputTensor } from './runtime/tensors';
 export { compareModels, type OutputDifference } from './runtime/verify';
-export { probeValueTypes } from './runtime/value-probe';
+export { probeValueTypes, probeBatchSizes } from './runtime/value-probe';
 export { readSampleData } from './data/sample-data';
 export { assignInputs, batchRows, type SampleSource } from './data/batch';
 export type { NdArray } from './data/array';

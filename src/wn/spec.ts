@@ -59,12 +59,16 @@ const isDim = (x: unknown) => Number.isSafeInteger(x) && (x as number) > 0;
 function specProblem(spec: WeightNormSpec): string | undefined {
   if (typeof spec !== 'object' || spec === null) return 'it is not an object';
   if (!isName(spec.weight) || !isName(spec.g) || !isName(spec.v)) return 'weight, g and v must be names';
-  if (!Array.isArray(spec.view) || !spec.view.length || !spec.view.every(isDim)) return `view ${JSON.stringify(spec.view)} is not a list of positive integers`;
+  if (!Array.isArray(spec.view) || !spec.view.length || !spec.view.every(isDim)) {
+    return `view ${JSON.stringify(spec.view)} is not a list of positive integers`;
+  }
   const { keep } = spec;
   if (!Array.isArray(keep) || !keep.every((a, i) => Number.isInteger(a) && a >= 0 && a < spec.view.length && keep.indexOf(a) === i)) {
     return `keep ${JSON.stringify(keep)} is not a list of distinct axes of the view`;
   }
-  if (typeof spec.eps !== 'number' || !Number.isFinite(spec.eps) || spec.eps < 0) return `eps ${JSON.stringify(spec.eps)} is not a non-negative number`;
+  if (typeof spec.eps !== 'number' || !Number.isFinite(spec.eps) || spec.eps < 0) {
+    return `eps ${JSON.stringify(spec.eps)} is not a non-negative number`;
+  }
   if (spec.plain !== undefined && !isName(spec.plain)) return 'plain must be a name';
   return undefined;
 }
@@ -86,7 +90,8 @@ export function checkWeightNormMarks(graph: Graph): void {
       const count = elementCount(tensorDims(t));
       if (count !== elementCount(dims) || !FLOAT_TYPES.has(t.data_type ?? 0)) {
         const holds = `[${tensorDims(t)}] of ${dataTypeName(t.data_type ?? 0)}`;
-        throw new WnError(`${where}: ${role} "${name}" is ${holds}, but the mark describes [${dims}] floating point; re-run convert on the original model`);
+        const fix = 're-run convert on the original model';
+        throw new WnError(`${where}: ${role} "${name}" is ${holds}, but the mark describes [${dims}] floating point; ${fix}`);
       }
     }
   }
