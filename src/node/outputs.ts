@@ -8,7 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { option, WnError } from '../errors';
 import { fileError, writeError } from './files';
-import { temporaryName } from './atomic';
+import { removeStaleTemporaries, temporaryName } from './atomic';
+
+/** The name of the empty file that probes a folder (`.wn-onnx-probe.PID.tmp`, removed at once). */
+const PROBE = 'wn-onnx-probe';
 
 /** The file a path names once symlinks are resolved: of the path itself if it exists, else of its folder. */
 export function realTarget(file: string): string {
@@ -62,7 +65,8 @@ export class FileSet {
 
 /** Checks a folder takes new files, by creating and removing one (access() says yes to root on a read-only mount). */
 function probeFolder(folder: string, what: string): void {
-  const probe = temporaryName(path.join(folder, 'wn-onnx-probe'));
+  removeStaleTemporaries(folder, PROBE);
+  const probe = temporaryName(path.join(folder, PROBE));
   try {
     fs.closeSync(fs.openSync(probe, 'wx'));
     fs.rmSync(probe, { force: true });
