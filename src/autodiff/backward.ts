@@ -13,7 +13,7 @@ import type { Model } from '../ir/model';
 import { Builder } from '../ir/builder';
 import { isDefaultDomain } from '../ir/graph';
 import { option, WnError } from '../errors';
-import { GradContext } from './rule';
+import { GradContext, type Lowering } from './rule';
 import { differentiableOps, gradientRule } from './registry';
 import type { ValueTypes } from '../ir/value-types';
 
@@ -23,6 +23,8 @@ export interface BackwardOptions {
   /** Values to differentiate with respect to (parameters, usually graph inputs). */
   wrt: readonly string[];
   types: ValueTypes;
+  /** What the execution provider runs (default: ONNX Runtime's CPU kernels). */
+  lowering?: Lowering;
 }
 
 export interface Backward {
@@ -34,7 +36,7 @@ export interface Backward {
   initializers: TensorProto[];
 }
 
-export function buildBackward(model: Model, { seeds, wrt, types }: BackwardOptions): Backward {
+export function buildBackward(model: Model, { seeds, wrt, types, lowering }: BackwardOptions): Backward {
   const graph = model.graph;
   const opset = model.defaultOpset();
   const b = new Builder(graph, opset, 'grad', 'wn-onnx backward pass');
@@ -82,7 +84,7 @@ export function buildBackward(model: Model, { seeds, wrt, types }: BackwardOptio
       output[index] = name;
       graph.replaceNode(node, { ...node, output });
     };
-    const ctx = new GradContext(node, opset, b, types, outputGrads, wanted, addOutput);
+    const ctx = new GradContext(node, opset, b, types, outputGrads, wanted, addOutput, lowering);
     const inputGrads = rule.grad(ctx);
     (node.input ?? []).forEach((name, i) => {
       const grad = inputGrads[i];

@@ -22,6 +22,36 @@ export interface GradientRule {
   grad(ctx: GradContext): (string | undefined)[];
 }
 
+/**
+ * Ops and outputs the gradient may use where execution providers differ: a rule picks another,
+ * numerically equivalent, lowering where one is missing. The default is what ONNX Runtime's CPU
+ * kernels (cpu, cuda, wasm) run.
+ */
+export interface Lowering {
+  /** MaxPool's Indices output: ONNX Runtime's WebGPU MaxPool refuses it (native EP) or never writes it (JSEP). */
+  maxPoolIndices: boolean;
+  /** Most outputs of one Split: WebGPU binds its input and each output as a storage buffer (8 per shader by default). */
+  splitOutputs: number;
+}
+
+export const CPU_LOWERING: Lowering = { maxPoolIndices: true, splitOutputs: Infinity };
+
+/**
+ * `x` cut into consecutive pieces of `sizes` along `axis` (sizes an attribute before opset 13,
+ * an input from 13). More than `maxOutputs` pieces: a tree of Splits, each piece a group of
+ * them cut again; the values are the same copies, only in more nodes.
+ */
+export function splitPieces(b: Builder, x: string, sizes: number[], axis: number, maxOutputs: number, role = 'Split'): string[] {
+  if (sizes.length > maxOutputs) {
+    const perGroup = Math.ceil(sizes.length / maxOutputs);
+    const groups = Array.from({ length: Math.ceil(sizes.length / perGroup) }, (_, g) => sizes.slice(g * perGroup, (g + 1) * perGroup));
+    const groupValues = splitPieces(b, x, groups.map((g) => g.reduce((sum, n) => sum + n, 0)), axis, maxOutputs, role);
+    return groups.flatMap((g, i) => (g.length === 1 ? [groupValues[i]] : splitPieces(b, groupValues[i], g, axis, maxOutputs, role)));
+  }
+  if (b.opset >= 13) return b.multiOp('Split', [x, b.constantInt64(`${role}_sizes`, sizes)], sizes.length, { axis }, role);
+  return b.multiOp('Split', [x], sizes.length, { axis, split: sizes }, role);
+}
+
 export class GradContext {
   constructor(
     readonly node: NodeProto,
@@ -31,6 +61,7 @@ export class GradContext {
     private readonly outputGrads: readonly (string | undefined)[],
     private readonly wanted: readonly boolean[],
     private readonly addOutput: (index: number, name: string) => void,
+    readonly lowering: Lowering = CPU_LOWERING,
   ) {}
 
   /** The node's i-th input name ('' where an optional input is absent). */
@@ -85,6 +116,11 @@ export class GradContext {
   /** An op with several outputs (Split, MaxPool with Indices …): returns their names. */
   multiOp(opType: string, inputs: string[], outputs: number, attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType): string[] {
     return this.b.multiOp(opType, inputs, outputs, attributes, this.role(role));
+  }
+
+  /** `x` cut into pieces of `sizes` along `axis` (a tree of Splits where the provider takes fewer outputs). */
+  split(x: string, sizes: number[], axis: number): string[] {
+    return splitPieces(this.b, x, sizes, axis, this.lowering.splitOutputs, this.role('Split'));
   }
 
   /** A scalar constant with the element type of `like`. */

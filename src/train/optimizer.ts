@@ -11,6 +11,7 @@
 import type { Builder } from '../ir/builder';
 import type { DataType } from '../onnx/enums';
 import { elementCount } from '../tensor/values';
+import { CPU_LOWERING, splitPieces, type Lowering } from '../autodiff/rule';
 
 export type OptimizerKind = 'sgd' | 'adam';
 export const OPTIMIZERS: readonly OptimizerKind[] = ['sgd', 'adam'];
@@ -57,7 +58,10 @@ export interface UpdatedParameter { param: string; grad: string; dims: readonly 
  * time in ONNX Runtime. Each parameter then takes its slice of the step. `state` holds the
  * input/output names for STATE_NAMES of the optimizer, in order.
  */
-export function emitUpdate(b: Builder, options: OptimizerOptions, scalars: StepScalars, type: DataType, params: readonly UpdatedParameter[], state: readonly StateTensor[]): void {
+export function emitUpdate(
+  b: Builder, options: OptimizerOptions, scalars: StepScalars, type: DataType, params: readonly UpdatedParameter[], state: readonly StateTensor[],
+  lowering: Lowering = CPU_LOWERING,
+): void {
   const c = (role: string, value: number) => b.constantScalar(role, type, value);
   const mul = (x: string, y: string, role: string, output?: string) => b.op('Mul', [x, y], {}, role, output);
   const add = (x: string, y: string, role: string, output?: string) => b.op('Add', [x, y], {}, role, output);
@@ -83,12 +87,6 @@ export function emitUpdate(b: Builder, options: OptimizerOptions, scalars: StepS
     step = mul(b.op('Div', [m2, denom], {}, 'ratio'), scalars.stepSize, 'step');
   }
   const sizes = params.map((p) => elementCount(p.dims));
-  const steps = params.length === 1 ? [step] : splitSizes(b, step, sizes);
+  const steps = params.length === 1 ? [step] : splitPieces(b, step, sizes, 0, lowering.splitOutputs);
   params.forEach((p, i) => b.op('Sub', [p.param, b.reshape(steps[i], [...p.dims], 'param_step')], {}, 'update', p.updated));
-}
-
-/** A 1-D tensor cut into consecutive pieces: Split's sizes are an attribute before opset 13, an input from 13. */
-function splitSizes(b: Builder, x: string, sizes: number[]): string[] {
-  if (b.opset >= 13) return b.multiOp('Split', [x, b.constantInt64('split_sizes', sizes)], sizes.length, { axis: 0 });
-  return b.multiOp('Split', [x], sizes.length, { axis: 0, split: sizes });
 }

@@ -16,6 +16,8 @@ import { Builder } from '../ir/builder';
 import { tensorDims, elementCount } from '../tensor/values';
 import { option, WnError } from '../errors';
 import { buildBackward } from '../autodiff/backward';
+import { CPU_LOWERING, type Lowering } from '../autodiff/rule';
+import type { ExecutionProvider } from '../runtime/ort';
 import type { ValueType, ValueTypes } from '../ir/value-types';
 import { chooseParameters } from './parameters';
 import { emitLoss, type EmittedLoss, type LossKind } from './loss';
@@ -33,6 +35,16 @@ export interface TrainingGraphOptions {
   freeze?: RegExp;
   /** 'batch' (default, PyTorch's train mode) or 'running': BatchNormalization keeps its running statistics. */
   batchNorm?: 'batch' | 'running';
+  /** The execution provider the step runs on: where its kernels lack an op or output, gradients take an equivalent lowering. */
+  ep?: ExecutionProvider;
+}
+
+/**
+ * WebGPU's MaxPool has no Indices output (the native EP refuses it, onnxruntime-web's JSEP leaves
+ * it unset), and a Split may bind 8 storage buffers (WebGPU's default limit): its input and 7 outputs.
+ */
+function loweringFor(ep: ExecutionProvider = 'cpu'): Lowering {
+  return ep === 'webgpu' ? { maxPoolIndices: false, splitOutputs: 7 } : CPU_LOWERING;
 }
 
 /** A tensor carried from step to step: fed as `input`, returned as `output`. */
@@ -91,7 +103,8 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
 
   const { target, emitted } = attachLoss(step, loss, output, outputType, 'wn-onnx training step: loss');
 
-  const backward = buildBackward(step, { seeds: new Map([[output, emitted.grad]]), wrt: trainable, types });
+  const lowering = loweringFor(options.ep);
+  const backward = buildBackward(step, { seeds: new Map([[output, emitted.grad]]), wrt: trainable, types, lowering });
   const parameters = trainable.filter((p) => backward.grads.has(p));
   step.addInitializers(backward.initializers);
   graph.insertNodes(backward.nodes, graph.nodes.length);
@@ -109,7 +122,7 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   });
   const b = new Builder(graph, opset, `optimizer/${optimizer.kind}`, `wn-onnx training step: ${optimizer.kind}`);
   const updated = carried.slice(0, parameters.length).map((c) => ({ param: c.input, grad: backward.grads.get(c.input)!, dims: c.dims, updated: c.output }));
-  emitUpdate(b, optimizer, scalars, paramType, updated, state);
+  emitUpdate(b, optimizer, scalars, paramType, updated, state, lowering);
   appendBuilt(step, b);
   for (const stat of trainMode.runningStatistics) {
     const t = carry(graph, stat.input, false);

@@ -10,7 +10,7 @@ import { readFloats, withFloatValues, elementCount } from '../tensor/values';
 import { seededRandom } from '../tensor/random';
 import { WnError } from '../errors';
 import { Session } from '../runtime/session';
-import type { ExecutionProvider, Runtime } from '../runtime/ort';
+import type { Runtime } from '../runtime/ort';
 import { probeBatchSizes, probeValueTypes } from '../runtime/value-probe';
 import type { NdArray } from '../data/array';
 import type { LossKind } from './loss';
@@ -18,7 +18,6 @@ import { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions } f
 
 export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
   runtime: Runtime;
-  ep?: ExecutionProvider;
   /** Seeds the dropout masks (one stream per step, so a resumed run draws the same masks). */
   seed?: number;
   /** ONNX Runtime session options (threads, profiling …) for the step and evaluation sessions. */

@@ -9,16 +9,10 @@ export const concatGradRule: GradientRule = {
     const inputs = ctx.node.input ?? [];
     const axis = normalizeAxis(intAttribute(ctx.node, 'axis', 0), ctx.rank(ctx.output(0)));
     const sizes = inputs.map((x) => ctx.dims(x)[axis]);
-    if (sizes.every((s) => s !== null)) return split(ctx, ctx.dy()!, sizes as number[], axis);
+    if (sizes.every((s) => s !== null)) return ctx.split(ctx.dy()!, sizes as number[], axis);
     return sliceAtRuntimeOffsets(ctx, axis);
   },
 };
-
-/** All sizes fixed: one Split (sizes an attribute before opset 13, an input from 13). */
-function split(ctx: GradContext, dy: string, sizes: number[], axis: number): string[] {
-  if (ctx.opset >= 13) return ctx.multiOp('Split', [dy, ctx.ints(sizes, 'split')], sizes.length, { axis });
-  return ctx.multiOp('Split', [dy], sizes.length, { axis, split: sizes });
-}
 
 /** Some size varies with the batch: Slice each wanted piece at offsets summed from the inputs' shapes. */
 function sliceAtRuntimeOffsets(ctx: GradContext, axis: number): (string | undefined)[] {

@@ -4,10 +4,14 @@
  * computes them as it goes. Windows that do not overlap take MaxUnpool (opset 11), which
  * writes dy there in one pass over zeros; overlapping ones need their values added where they
  * share an argmax, a ScatterElements with reduction (opset 16). Only Y is differentiable.
+ *
+ * Where the execution provider has no Indices (WebGPU), each window's values are gathered and
+ * ArgMax finds the same first maximum: the same positions, so the same gradient bit for bit.
  */
 import { intAttribute, intsAttribute } from '../../ir/attributes';
-import type { GradientRule } from '../rule';
-import { dilatedExtent, sameAttributes, windowSteps } from './conv-geometry';
+import { elementCount } from '../../tensor/values';
+import type { GradContext, GradientRule } from '../rule';
+import { dilatedExtent, forwardGeometry, sameAttributes, windowSteps, type WindowGeometry } from './conv-geometry';
 
 export const maxPoolGradRule: GradientRule = {
   ops: ['MaxPool'],
@@ -22,6 +26,10 @@ export const maxPoolGradRule: GradientRule = {
       // without ScatterElements' reduction (opset 16) an element that is the max of two windows would get one dy, not both
       ctx.fail(`its windows overlap, and adding their gradients needs ScatterElements with reduction (opset 16); upgrade the model's opset to 16`);
     }
+    if (!ctx.lowering.maxPoolIndices) {
+      // per (sample, channel) positions, so the scatter runs along the last axis of [N, C, positions]
+      return [scatterOnArgmax(ctx, windowArgmax(ctx, forwardGeometry(ctx, kernel)), [0, 0, -1], addsDuplicates)];
+    }
     // row-major indices address the flattened x; storage_order 1 numbers them column-major, so recompute those
     const indices = intAttribute(ctx.node, 'storage_order', 0) === 0
       ? ctx.forwardOutput(1, 'Indices')
@@ -35,12 +43,64 @@ export const maxPoolGradRule: GradientRule = {
       const reach = kernel.map((k, i) => Math.max(0, (windows[i]! - 1) * strides[i] + k - signal[i]!));
       return [ctx.op('MaxUnpool', [ctx.dy()!, indices, ctx.shapeOf(x)], { kernel_shape: kernel, strides, pads: [...kernel.map(() => 0), ...reach] })];
     }
-    const flat = (v: string) => ctx.op('Reshape', [v, ctx.ints([-1], 'flat')]);
-    const zeros = ctx.op('Expand', [ctx.scalar(0, x), ctx.shape(x)], {}, 'zeros');
-    const inputs = [flat(zeros), flat(indices), flat(ctx.dy()!)];
-    const scattered = ctx.opset >= 11
-      ? ctx.op('ScatterElements', inputs, { axis: 0, ...(addsDuplicates ? { reduction: 'add' } : {}) })
-      : ctx.op('Scatter', inputs, { axis: 0 });
-    return [ctx.reshapeLike(scattered, x)];
+    return [scatterOnArgmax(ctx, indices, [-1], addsDuplicates)];
   },
 };
+
+/**
+ * dy written at `indices` into zeros shaped like x, added where windows share an argmax; x, dy
+ * and the indices are all reshaped to `view` and scattered along its last axis.
+ */
+function scatterOnArgmax(ctx: GradContext, indices: string, view: number[], addsDuplicates: boolean): string {
+  const x = ctx.input(0);
+  const viewShape = ctx.ints(view, 'view');
+  const viewed = (v: string) => ctx.op('Reshape', [v, viewShape]);
+  const zeros = ctx.op('Expand', [ctx.scalar(0, x), ctx.shape(x)], {}, 'zeros');
+  const inputs = [viewed(zeros), viewed(indices), viewed(ctx.dy()!)];
+  const axis = view.length - 1;
+  const scattered = ctx.opset >= 11
+    ? ctx.op('ScatterElements', inputs, { axis, ...(addsDuplicates ? { reduction: 'add' } : {}) })
+    : ctx.op('Scatter', inputs, { axis });
+  return ctx.reshapeLike(scattered, x);
+}
+
+/**
+ * Each window's first maximum as a position in its (sample, channel) plane of x, [N, C, windows]:
+ * x's values gathered window by window, kernel positions in row-major order as MaxPool scans them,
+ * then ArgMax (first maximum). A padding position stands for the window's first position inside
+ * x: it can win only where that value is the maximum, and then that position is the first one.
+ */
+function windowArgmax(ctx: GradContext, g: WindowGeometry): string {
+  const windowCount = elementCount(g.windows);
+  const kernelSize = elementCount(g.kernel);
+  const positions = ctx.ints(windowPositions(ctx, g), 'window_positions');
+  const plane = ctx.op('Reshape', [ctx.input(0), ctx.ints([0, 0, -1], 'plane')]);
+  const gathered = ctx.op('Gather', [plane, positions], { axis: 2 }, 'windows');
+  const windows = ctx.op('Reshape', [gathered, ctx.ints([0, 0, windowCount, kernelSize], 'windows_shape')]);
+  const first = ctx.op('ArgMax', [windows], { axis: 3, keepdims: 0 });
+  const starts = Array.from({ length: windowCount }, (_, w) => w * kernelSize);
+  const entry = ctx.op('Add', [first, ctx.ints(starts, 'window_starts')], {}, 'entry');
+  return ctx.op('Gather', [positions, entry], { axis: 0 }, 'argmax');
+}
+
+/** The plane position of every (window, kernel offset), both row-major: windows × kernel entries. */
+function windowPositions(ctx: GradContext, g: WindowGeometry): number[] {
+  const rank = g.kernel.length;
+  const planeStrides = g.signal.map((_, i) => elementCount(g.signal.slice(i + 1)));
+  const unravel = (index: number, dims: number[]) => dims.map((_, i) => Math.floor(index / elementCount(dims.slice(i + 1))) % dims[i]);
+  const positions: number[] = [];
+  for (let w = 0; w < elementCount(g.windows); w++) {
+    const o = unravel(w, g.windows);
+    const entries: (number | undefined)[] = [];
+    for (let t = 0; t < elementCount(g.kernel); t++) {
+      const offset = unravel(t, g.kernel);
+      const at = Array.from({ length: rank }, (_, i) => o[i] * g.strides[i] + offset[i] * g.dilations[i] - g.padsBegin[i]);
+      const inside = at.every((p, i) => p >= 0 && p < g.signal[i]);
+      entries.push(inside ? at.reduce((sum, p, i) => sum + p * planeStrides[i], 0) : undefined);
+    }
+    const firstInside = entries.find((p) => p !== undefined);
+    if (firstInside === undefined) ctx.fail(`window ${w} lies entirely in the padding`);
+    positions.push(...entries.map((p) => p ?? firstInside));
+  }
+  return positions;
+}
