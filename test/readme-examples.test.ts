@@ -28,6 +28,8 @@ describe('README examples', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-onnx-readme-'));
     fs.mkdirSync(path.join(dir, 'node_modules'));
     fs.symlinkSync(root, path.join(dir, 'node_modules', 'wn-onnx'), 'dir');
+    // the browser example's runtime, which a page's project installs beside wn-onnx
+    fs.symlinkSync(path.join(root, 'node_modules', 'onnxruntime-web'), path.join(dir, 'node_modules', 'onnxruntime-web'), 'dir');
     fs.copyFileSync(path.join(root, 'models', 'cnn.onnx'), path.join(dir, 'model.onnx'));
     const { model } = loadModelFile(path.join(root, 'models', 'cnn.onnx'));
     convert(model);

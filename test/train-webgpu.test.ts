@@ -15,7 +15,7 @@ import type { Model } from '../src/ir/model';
 import type { AttributeValue } from '../src/ir/attributes';
 import { buildBackward } from '../src/autodiff/backward';
 import { CPU_LOWERING, type Lowering } from '../src/autodiff/rule';
-import { compileTrainingGraph } from '../src/train/step-graph';
+import { compileTrainingGraph, loweringFor } from '../src/train/step-graph';
 import { probeValueTypes } from '../src/runtime/value-probe';
 import { runModel } from '../src/runtime/session';
 import { seededRandom } from '../src/tensor/random';
@@ -26,7 +26,7 @@ import { convert } from '../transforms/weight-norm';
 import { root, webgpuEnv } from './helpers/cli';
 import { runtime } from './support';
 
-const WEBGPU: Lowering = { maxPoolIndices: false, splitOutputs: 7 };
+const WEBGPU: Lowering = loweringFor('webgpu');
 const cnnFile = path.join(root, 'models', 'cnn.onnx');
 
 /** Values from a few levels, so windows hold ties (as after Relu): the first maximum must win in both lowerings. */

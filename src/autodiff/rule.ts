@@ -32,9 +32,19 @@ export interface Lowering {
   maxPoolIndices: boolean;
   /** Most outputs of one Split: WebGPU binds its input and each output as a storage buffer (8 per shader by default). */
   splitOutputs: number;
+  /** Most inputs of one Concat, for the same reason. */
+  concatInputs: number;
 }
 
-export const CPU_LOWERING: Lowering = { maxPoolIndices: true, splitOutputs: Infinity };
+export const CPU_LOWERING: Lowering = { maxPoolIndices: true, splitOutputs: Infinity, concatInputs: Infinity };
+
+/** `xs` concatenated along `axis`; more than `maxInputs` of them: a tree of Concats (the same values, in more nodes). */
+export function concatPieces(b: Builder, xs: string[], axis: number, maxInputs: number, role = 'Concat'): string {
+  if (xs.length <= maxInputs) return b.op('Concat', xs, { axis }, role);
+  const perGroup = Math.ceil(xs.length / maxInputs);
+  const groups = Array.from({ length: Math.ceil(xs.length / perGroup) }, (_, g) => xs.slice(g * perGroup, (g + 1) * perGroup));
+  return concatPieces(b, groups.map((g) => (g.length === 1 ? g[0] : concatPieces(b, g, axis, maxInputs, role))), axis, maxInputs, role);
+}
 
 /**
  * `x` cut into consecutive pieces of `sizes` along `axis` (sizes an attribute before opset 13,

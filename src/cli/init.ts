@@ -7,7 +7,7 @@ import { inputTensor } from '../runtime/tensors';
 import type { ExecutionProvider } from '../runtime/ort';
 import type { DataInitReport } from '../../transforms/data-init';
 import { dataDependentInit } from '../train/data-init';
-import { nodeRuntime } from '../node/runtime';
+import { runtimeFor } from '../node/runtime';
 import { readDataItems } from '../node/sample-data';
 import { fmt, fmtStats, table } from './format';
 import { collect, epOption, jsonOption, loadForRewrite, log, number, outputOptions, positiveInteger, printJson, save } from './options';
@@ -30,7 +30,8 @@ export function initOptions(cmd: Command): Command {
 
 /** Runs data-dependent init on the model with the data files given. */
 export async function initialize(model: Model, items: string[], flags: InitFlags): Promise<DataInitReport> {
-  const runtime = nodeRuntime();
+  const ep = flags.ep as ExecutionProvider;
+  const runtime = runtimeFor(ep);
   const specs = inputSpecs(model);
   const inputs = assignInputs(specs, readDataItems(items, specs.map((s) => s.name)));
   const rows = batchRows(inputs[0], flags.batchSize ?? Math.min(DEFAULT_INIT_ROWS, inputs[0].array.shape[0] ?? 0));
@@ -40,7 +41,7 @@ export async function initialize(model: Model, items: string[], flags: InitFlags
     runtime,
     scale: flags.initScale,
     resample: flags.resampleV ? { std: flags.std, seed: flags.seed } : undefined,
-    ep: flags.ep as ExecutionProvider,
+    ep,
     strategy: flags.perLayer ? 'per-layer' : 'one-pass',
     onProgress: (line) => log(`init: ${line}`),
   });

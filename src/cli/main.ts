@@ -9,6 +9,7 @@ import { foldCommand } from './fold';
 import { initCommand } from './init';
 import { inspectCommand } from './inspect';
 import { log, print } from './options';
+import { serveCommand } from './serve';
 import { trainCommand } from './train';
 import { verifyCommand } from './verify';
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   trainCommand(program);
   inspectCommand(program);
   verifyCommand(program);
+  serveCommand(program);
   configureOutput(program, 'wn-onnx');
   for (const command of program.commands) configureOutput(command, `wn-onnx ${command.name()}`);
   program.hook('preAction', (_, command) => {

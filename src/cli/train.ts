@@ -5,14 +5,14 @@ import type * as ort from 'onnxruntime-common';
 import { WnError } from '../errors';
 import { saveModelFile } from '../node/model-file';
 import { checkOutputFolder } from '../node/outputs';
-import { nodeRuntime } from '../node/runtime';
+import { runtimeFor } from '../node/runtime';
 import { readDataItems } from '../node/sample-data';
 import { readCheckpoint, writeCheckpoint } from '../node/checkpoint';
 import { checkPlotFile, writePlot } from '../node/plot';
 import { assignInputs, type InputArray } from '../data/batch';
 import { inputSpecs } from '../ir/inputs';
 import { inputTensor } from '../runtime/tensors';
-import type { ExecutionProvider } from '../runtime/ort';
+import type { ExecutionProvider, Runtime } from '../runtime/ort';
 import { Trainer } from '../train/trainer';
 import { checkTargets, fit, SCHEDULES, TrainingDiverged, type Dataset, type EpochSummary, type Schedule } from '../train/fit';
 import { LOSSES, type LossKind } from '../train/loss';
@@ -86,7 +86,7 @@ function readDataset(model: Model, items: string[], labelsFile: string, flags: {
 }
 
 /** The probe batch: the model's fixed batch size, else 2 rows (Trainer.create probes a second size itself). */
-function probeBatch(runtime: ReturnType<typeof nodeRuntime>, inputs: InputArray[], batchSize: number): Record<string, ort.Tensor> {
+function probeBatch(runtime: Runtime, inputs: InputArray[], batchSize: number): Record<string, ort.Tensor> {
   const fixed = inputs[0].spec.dims[0];
   if (fixed && fixed !== batchSize) throw new WnError(`input "${inputs[0].spec.name}" has a fixed batch size of ${fixed}, --batch-size is ${batchSize}; pass --batch-size ${fixed} or re-export the model with a dynamic batch axis`);
   const rows = fixed ?? Math.min(2, inputs[0].array.shape[0]);
@@ -95,7 +95,7 @@ function probeBatch(runtime: ReturnType<typeof nodeRuntime>, inputs: InputArray[
 
 async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   if ((flags.valData === undefined) !== (flags.valLabels === undefined)) throw new WnError('pass --val-data and --val-labels together');
-  const runtime = nodeRuntime();
+  const runtime = runtimeFor(flags.ep);
   // every output is checked before training starts, so no epoch is trained for nothing
   const loaded = loadForRewrite(modelFile, flags, [...flags.data, flags.labels, ...(flags.valData ?? []), flags.valLabels]);
   const output = outputTarget(modelFile, flags);

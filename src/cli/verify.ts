@@ -9,7 +9,7 @@ import type { ExecutionProvider, Runtime } from '../runtime/ort';
 import { inputTensor, randomFeeds } from '../runtime/tensors';
 import { compareModels } from '../runtime/verify';
 import { loadModelFile } from '../node/model-file';
-import { nodeRuntime } from '../node/runtime';
+import { runtimeFor } from '../node/runtime';
 import { readDataItems } from '../node/sample-data';
 import { collect, epOption, jsonOption, number, print, printJson } from './options';
 
@@ -50,12 +50,12 @@ export function verifyCommand(program: Command): void {
     .addOption(jsonOption())
     .action(async (a: string, b: string, flags) => {
       if (a === '-' && b === '-') throw new WnError('only one of the two models can come from standard input');
-      const runtime = nodeRuntime();
+      const ep = flags.ep as ExecutionProvider;
+      const runtime = runtimeFor(ep);
       const [modelA, modelB] = [loadModelFile(a).model, loadModelFile(b).model];
       const specs = inputSpecs(modelA);
       const feeds = flags.data ? dataFeeds(runtime, specs, flags.data)
         : randomFeeds(runtime, specs, flags.seed, dimValues(flags.dim), os.totalmem() / MEMORY_PER_RANDOM_INPUTS);
-      const ep = flags.ep as ExecutionProvider;
       const diffs = await compareModels(runtime, modelA, modelB, feeds, flags, { ep });
       const match = diffs.every((d) => d.close);
       if (flags.json) {

@@ -1,15 +1,40 @@
-/** onnxruntime-node as this project's Runtime (Node only; loaded on first use). */
-import type { Runtime } from '../runtime/ort';
+/** onnxruntime-node and onnxruntime-web as this project's Runtime (Node only; each loaded on first use). */
+import { availableParallelism } from 'node:os';
+import type { ExecutionProvider, Runtime } from '../runtime/ort';
 
-let loaded: Runtime | undefined;
+type LoadedRuntime = Runtime & { env: { logLevel?: string; wasm?: { numThreads?: number } } };
+
+let native: Runtime | undefined;
+let web: Runtime | undefined;
+
+/** Failures reach the user as one WnError line; ONNX Runtime's own log only with WN_ONNX_DEBUG. */
+function quiet(ort: LoadedRuntime): LoadedRuntime {
+  ort.env.logLevel = process.env.WN_ONNX_DEBUG ? 'warning' : 'fatal';
+  return ort;
+}
 
 export function nodeRuntime(): Runtime {
-  if (!loaded) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  native ??= quiet(require('onnxruntime-node') as LoadedRuntime);
+  return native;
+}
+
+/**
+ * onnxruntime-web on its WebAssembly provider ('wasm'), for a Node without onnxruntime-node's native binaries. In Node the
+ * package resolves to its Node build, which runs threads as worker threads: every core by default, like onnxruntime-node's
+ * CPU provider (onnxruntime-web's own default takes half, for a browser page that shares the machine with its UI).
+ */
+export function webRuntime(): Runtime {
+  if (!web) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const ort = require('onnxruntime-node') as Runtime & { env: { logLevel?: string } };
-    // failures reach the user as one WnError line; ONNX Runtime's own log only with WN_ONNX_DEBUG
-    ort.env.logLevel = process.env.WN_ONNX_DEBUG ? 'warning' : 'fatal';
-    loaded = ort;
+    const ort = quiet(require('onnxruntime-web') as LoadedRuntime);
+    ort.env.wasm!.numThreads ??= availableParallelism();
+    web = ort;
   }
-  return loaded;
+  return web;
+}
+
+/** The package that has `ep`: onnxruntime-web for 'wasm', onnxruntime-node for the others. */
+export function runtimeFor(ep: ExecutionProvider): Runtime {
+  return ep === 'wasm' ? webRuntime() : nodeRuntime();
 }

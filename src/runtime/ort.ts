@@ -9,8 +9,9 @@ export interface Runtime {
   Tensor: typeof ort.Tensor;
 }
 
-export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu', 'cuda'];
+/** 'wasm': onnxruntime-web's WebAssembly provider (a browser, or Node without native binaries); 'cuda': onnxruntime-node's. */
+export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda' | 'wasm';
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu', 'cuda', 'wasm'];
 
 const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.FLOAT16]: 'float16',

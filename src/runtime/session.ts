@@ -111,6 +111,7 @@ const HOW_TO_GET: Record<ExecutionProvider, string> = {
   cpu: '',
   cuda: 'the CUDA execution provider is not installed or no CUDA 12 GPU is usable: install onnxruntime-node\'s CUDA libraries'
     + ' on a machine with an NVIDIA GPU: `node node_modules/onnxruntime-node/script/install.js --onnxruntime-node-install=cuda12`',
+  wasm: 'the WebAssembly execution provider is onnxruntime-web\'s: pass onnxruntime-web as the runtime',
   webgpu: 'no WebGPU adapter is available: on a machine without a GPU install Debian\'s chromium and libvulkan1 and set VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json',
 };
 

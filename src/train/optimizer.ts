@@ -11,7 +11,7 @@
 import type { Builder } from '../ir/builder';
 import type { DataType } from '../onnx/enums';
 import { elementCount } from '../tensor/values';
-import { CPU_LOWERING, splitPieces, type Lowering } from '../autodiff/rule';
+import { concatPieces, CPU_LOWERING, splitPieces, type Lowering } from '../autodiff/rule';
 
 export type OptimizerKind = 'sgd' | 'adam';
 export const OPTIMIZERS: readonly OptimizerKind[] = ['sgd', 'adam'];
@@ -68,7 +68,7 @@ export function emitUpdate(
   const decay = options.weightDecay ? c('weight_decay', options.weightDecay) : undefined;
   const decayed = params.map(({ param, grad }) => (decay ? add(grad, mul(param, decay, 'decay'), 'decayed_grad') : grad));
   const flat = decayed.map((grad) => b.reshape(grad, [-1], 'flat_grad'));
-  const d = flat.length === 1 ? flat[0] : b.op('Concat', flat, { axis: 0 }, 'grads');
+  const d = flat.length === 1 ? flat[0] : concatPieces(b, flat, 0, lowering.concatInputs, 'grads');
   let step: string;
   if (options.kind === 'sgd') {
     let direction = d;

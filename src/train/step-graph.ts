@@ -43,8 +43,8 @@ export interface TrainingGraphOptions {
  * WebGPU's MaxPool has no Indices output (the native EP refuses it, onnxruntime-web's JSEP leaves
  * it unset), and a Split may bind 8 storage buffers (WebGPU's default limit): its input and 7 outputs.
  */
-function loweringFor(ep: ExecutionProvider = 'cpu'): Lowering {
-  return ep === 'webgpu' ? { maxPoolIndices: false, splitOutputs: 7 } : CPU_LOWERING;
+export function loweringFor(ep: ExecutionProvider = 'cpu'): Lowering {
+  return ep === 'webgpu' ? { maxPoolIndices: false, splitOutputs: 7, concatInputs: 7 } : CPU_LOWERING;
 }
 
 /** A tensor carried from step to step: fed as `input`, returned as `output`. */

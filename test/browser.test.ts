@@ -1,0 +1,207 @@
+/**
+ * The browser page (web/) in headless Chromium against `wn-onnx serve`: the page's convert, init,
+ * training (wasm and WebGPU through SwiftShader) and fold give what the command line gives on the
+ * same data, and the page asks nothing of any other origin.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { loadModel } from '../src/index';
+import { readFloats } from '../src/tensor/values';
+import { cli, root } from './helpers/cli';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = [
+  '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader',
+  '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const artifacts = path.join(root, 'test-artifacts');
+/**
+ * The steps compared: SGD, whose step is linear in the gradient, so the two kernel libraries' float32 rounding stays at
+ * rounding size; Adam's step is about lr·sign(gradient), and a near-zero gradient rounded the other way moves by 2·lr a step.
+ */
+const TRAIN = { optimizer: 'sgd', lr: 0.0001 } as const;
+/** 20 steps each; SwiftShader runs WebGPU on the CPU, slowly: smaller batches there. */
+const STEPS = { wasm: { rows: 2000, batchSize: 100 }, webgpu: { rows: 200, batchSize: 10 } } as const;
+/** How close the page's 20 steps come to the command line's: the mean loss (relative), each trained tensor (see assertSameSteps). */
+const CLOSE = { loss: 1e-4, update: 0.02 } as const;
+const slice = path.join(root, 'web', 'data');
+
+interface PageRun { converted: string; initialized: string; trained: string; folded: string; losses: number[]; epochs: { trainLoss: number }[] }
+
+/** Initializers by name as float arrays (every float tensor of the model). */
+function parameters(bytes: Uint8Array): Map<string, Float32Array | Float64Array> {
+  const model = loadModel(bytes);
+  return new Map(model.graph.initializers.filter((t) => t.data_type === 1).map((t) => [t.name!, readFloats(t)]));
+}
+
+/** Asserts every float initializer of `actual` within atol + rtol·|expected|; gives the largest absolute difference. */
+function assertClose(actual: Uint8Array, expected: Uint8Array, atol: number, rtol: number, only?: RegExp): number {
+  const a = parameters(actual);
+  const e = parameters(expected);
+  assert.deepEqual([...a.keys()].sort(), [...e.keys()].sort());
+  let largest = 0;
+  for (const [name, values] of e) {
+    if (only && !only.test(name)) continue;
+    const got = a.get(name)!;
+    for (let i = 0; i < values.length; i++) {
+      largest = Math.max(largest, Math.abs(got[i] - values[i]));
+      assert.ok(Math.abs(got[i] - values[i]) <= atol + rtol * Math.abs(values[i]), `${name}[${i}]: page ${got[i]}, CLI ${values[i]}`);
+    }
+  }
+  return largest;
+}
+
+/**
+ * Asserts the page's training moved every parameter tensor as the command line's did: the distance between the two
+ * results at most `fraction` of how far the command line's steps moved it (the start is the same model). Gives the
+ * largest such fraction. An element-wise float32 tolerance does not hold here: the browser's onnxruntime-web build
+ * (its WebGPU-enabled wasm) rounds differently from the CPU provider, and conv1's g, whose gradient is large on raw
+ * 0..255 pixels, carries that along the 20 steps (Node's onnxruntime-web matches the CPU provider to 1e-5 of the update).
+ */
+function assertSameSteps(actual: Uint8Array, expected: Uint8Array, start: Uint8Array, fraction: number): number {
+  const [a, e, s] = [parameters(actual), parameters(expected), parameters(start)];
+  let largest = 0;
+  for (const [name, values] of e) {
+    const got = a.get(name)!;
+    const from = s.get(name)!;
+    let difference = 0;
+    let moved = 0;
+    for (let i = 0; i < values.length; i++) {
+      difference += (got[i] - values[i]) ** 2;
+      moved += (values[i] - from[i]) ** 2;
+    }
+    if (moved === 0) {
+      assert.equal(difference, 0, `${name}: the command line left it alone, the page did not`);
+      continue;
+    }
+    const ratio = Math.sqrt(difference / moved);
+    largest = Math.max(largest, ratio);
+    assert.ok(ratio <= fraction, `${name}: the page's result is ${(100 * ratio).toFixed(2)}% of the command line's update away from it`);
+  }
+  return largest;
+}
+
+const bytesOf = (base64: string) => new Uint8Array(Buffer.from(base64, 'base64'));
+
+describe('browser page (headless Chromium, wn-onnx serve)', function () {
+  this.timeout(240_000);
+  let server: ChildProcess;
+  let browser: Browser;
+  let page: Page;
+  let origin: string;
+  let work: string;
+  const consoleErrors: string[] = [];
+  const foreignRequests: string[] = [];
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) this.skip();
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-browser-'));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    await (require(path.join(root, 'web', 'build.js')) as { buildPage(): Promise<string> }).buildPage();
+    server = spawn(process.execPath, [path.join(root, 'bin', 'wn-onnx.js'), 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    origin = await new Promise<string>((resolve, reject) => {
+      server.stdout!.on('data', (chunk: Buffer) => {
+        const url = chunk.toString().match(/http:\/\/\S+/)?.[0];
+        if (url) resolve(new URL(url).origin);
+      });
+      server.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS }); // a fresh profile of its own each launch
+    page = await browser.newPage({ acceptDownloads: true });
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    page.on('request', (r) => { if (new URL(r.url()).origin !== origin && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreignRequests.push(r.url()); });
+    await page.goto(`${origin}/`);
+    await page.evaluate(() => (window as unknown as { wnOnnx: { ready: Promise<void> } }).wnOnnx.ready);
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.kill('SIGTERM');
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    assert.deepEqual(foreignRequests, [], 'requests outside the page\'s origin');
+    assert.deepEqual(consoleErrors, [], 'console errors');
+  });
+
+  it('loads with no console error, cross-origin isolated, with an execution provider chosen', async () => {
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+    assert.match(await page.locator('#ep').inputValue(), /^(webgpu|wasm)$/);
+    assert.equal(await page.title(), 'wn-onnx: weight normalization in the browser');
+  });
+
+  /** The command line's convert and init (100 rows), in `work`. */
+  let reference: { converted: Buffer; initialized: Buffer } | undefined;
+  function cliReference() {
+    if (reference) return reference;
+    const file = (name: string) => path.join(work, name);
+    assert.equal(cli(['convert', path.join(root, 'models', 'cnn.onnx'), '-o', file('wn.onnx')]).code, 0);
+    const init = cli(['init', file('wn.onnx'), '--data', path.join(slice, 'train-images-idx3-ubyte.gz'), '--batch-size', '100', '-o', file('init.onnx')]);
+    assert.equal(init.code, 0, init.err);
+    const converted = cli(['convert', path.join(root, 'models', 'cnn.onnx'), '-o', '-']).stdout;
+    reference = { converted, initialized: fs.readFileSync(file('init.onnx')) };
+    return reference;
+  }
+
+  /**
+   * The command line's 20 steps from the model the page initialized (the same start: init itself is compared on its own,
+   * within 1e-5, and a start that differs by that much would be compared with the steps).
+   */
+  function cliTrain(start: Uint8Array, ep: keyof typeof STEPS): { trained: Buffer; trainLoss: number } {
+    const { rows: count, batchSize } = STEPS[ep];
+    const rows = path.join(work, `rows-${count}`);
+    if (!fs.existsSync(rows)) {
+      const made = spawnSync(process.execPath, [path.join(root, 'dist', 'models', 'make-fashion-slice.js'),
+        '--train', String(count), '--test', '1', '--from', slice, '--to', rows]);
+      assert.equal(made.status, 0, made.stderr?.toString());
+    }
+    const file = (name: string) => path.join(work, `${name}-${ep}.onnx`);
+    fs.writeFileSync(file('page-initialized'), start);
+    const train = cli(['train', file('page-initialized'), '--data', path.join(rows, 'train-images-idx3-ubyte.gz'),
+      '--labels', path.join(rows, 'train-labels-idx1-ubyte.gz'), '--no-shuffle', '--epochs', '1', '--batch-size', String(batchSize),
+      '--optimizer', TRAIN.optimizer, '--lr', String(TRAIN.lr), '--json', '-o', file('cli-trained')]);
+    assert.equal(train.code, 0, train.err);
+    return { trained: fs.readFileSync(file('cli-trained')), trainLoss: (JSON.parse(train.out) as { epochs: { trainLoss: number }[] }).epochs[0].trainLoss };
+  }
+
+  const runInPage = (ep: 'wasm' | 'webgpu') => page.evaluate((options) => (window as unknown as { wnOnnx: { run(o: unknown): Promise<PageRun> } }).wnOnnx.run(options), {
+    model: 'cnn', ep, initRows: 100, train: { ...STEPS[ep], epochs: 1, lr: TRAIN.lr, optimizer: TRAIN.optimizer, shuffle: false },
+  });
+
+  for (const ep of ['wasm', 'webgpu'] as const) {
+    it(`${ep}: convert, init, 20 training steps and fold give what the command line gives`, async () => {
+      const expected = cliReference();
+      const started = performance.now();
+      const run = await runInPage(ep);
+      const seconds = (performance.now() - started) / 1000;
+      fs.mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: path.join(artifacts, `page-${ep}.png`), fullPage: true });
+      console.log(`      ${ep}: step losses ${run.losses.map((l) => l.toFixed(5)).join(' ')}`);
+      const steps = cliTrain(bytesOf(run.initialized), ep);
+      console.log(`      ${ep}: page run ${seconds.toFixed(1)} s, mean loss ${run.epochs[0].trainLoss.toFixed(5)} (CLI ${steps.trainLoss.toFixed(5)})`);
+      fs.writeFileSync(path.join(work, `page-trained-${ep}.onnx`), bytesOf(run.trained));
+      fs.writeFileSync(path.join(artifacts, `page-trained-${ep}.onnx`), bytesOf(run.trained));
+      assert.deepEqual(bytesOf(run.converted), new Uint8Array(expected.converted), 'converted bytes');
+      const initDiff = assertClose(bytesOf(run.initialized), expected.initialized, 1e-5, 1e-5, /_g$|bias/);
+      assert.equal(run.losses.length, 20);
+      // 20 SGD steps on another kernel library (wasm or WebGPU vs the CPU provider): float32 rounding, grown a little per step
+      const lossDifference = Math.abs(run.epochs[0].trainLoss - steps.trainLoss) / Math.abs(steps.trainLoss);
+      console.log(`      ${ep}: mean loss relative difference ${lossDifference.toExponential(2)}`);
+      assert.ok(lossDifference <= CLOSE.loss, 'mean loss');
+      const trainedDiff = assertSameSteps(bytesOf(run.trained), steps.trained, bytesOf(run.initialized), CLOSE.update);
+      console.log(`      ${ep}: largest difference from the CLI: init g/b ${initDiff.toExponential(2)}, trained parameters ${(100 * trainedDiff).toFixed(2)}% of the update`);
+      // the page's folded model is the command line's fold of the page's trained model
+      const folded = cli(['fold', path.join(work, `page-trained-${ep}.onnx`), '-o', '-']);
+      assert.deepEqual(bytesOf(run.folded), new Uint8Array(folded.stdout));
+      // and the download link hands out those bytes
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-folded')]);
+      assert.deepEqual(new Uint8Array(fs.readFileSync(await download.path())), bytesOf(run.folded));
+    });
+  }
+});
