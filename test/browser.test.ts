@@ -114,7 +114,10 @@ describe('browser page (headless Chromium, wn-onnx serve)', function () {
     page = await browser.newPage({ acceptDownloads: true });
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => consoleErrors.push(e.message));
-    page.on('request', (r) => { if (new URL(r.url()).origin !== origin && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreignRequests.push(r.url()); });
+    page.on('request', (r) => {
+      const local = new URL(r.url()).origin === origin || r.url().startsWith('blob:') || r.url().startsWith('data:');
+      if (!local) foreignRequests.push(r.url());
+    });
     await page.goto(`${origin}/`);
     await page.evaluate(() => (window as unknown as { wnOnnx: { ready: Promise<void> } }).wnOnnx.ready);
   });
@@ -142,7 +145,8 @@ describe('browser page (headless Chromium, wn-onnx serve)', function () {
     if (reference) return reference;
     const file = (name: string) => path.join(work, name);
     assert.equal(cli(['convert', path.join(root, 'models', 'cnn.onnx'), '-o', file('wn.onnx')]).code, 0);
-    const init = cli(['init', file('wn.onnx'), '--data', path.join(slice, 'train-images-idx3-ubyte.gz'), '--batch-size', '100', '-o', file('init.onnx')]);
+    const images = path.join(slice, 'train-images-idx3-ubyte.gz');
+    const init = cli(['init', file('wn.onnx'), '--data', images, '--batch-size', '100', '-o', file('init.onnx')]);
     assert.equal(init.code, 0, init.err);
     const converted = cli(['convert', path.join(root, 'models', 'cnn.onnx'), '-o', '-']).stdout;
     reference = { converted, initialized: fs.readFileSync(file('init.onnx')) };
@@ -167,10 +171,12 @@ describe('browser page (headless Chromium, wn-onnx serve)', function () {
       '--labels', path.join(rows, 'train-labels-idx1-ubyte.gz'), '--no-shuffle', '--epochs', '1', '--batch-size', String(batchSize),
       '--optimizer', TRAIN.optimizer, '--lr', String(TRAIN.lr), '--json', '-o', file('cli-trained')]);
     assert.equal(train.code, 0, train.err);
-    return { trained: fs.readFileSync(file('cli-trained')), trainLoss: (JSON.parse(train.out) as { epochs: { trainLoss: number }[] }).epochs[0].trainLoss };
+    const summary = JSON.parse(train.out) as { epochs: { trainLoss: number }[] };
+    return { trained: fs.readFileSync(file('cli-trained')), trainLoss: summary.epochs[0].trainLoss };
   }
 
-  const runInPage = (ep: 'wasm' | 'webgpu') => page.evaluate((options) => (window as unknown as { wnOnnx: { run(o: unknown): Promise<PageRun> } }).wnOnnx.run(options), {
+  type TestApi = { wnOnnx: { run(o: unknown): Promise<PageRun> } };
+  const runInPage = (ep: 'wasm' | 'webgpu') => page.evaluate((options) => (window as unknown as TestApi).wnOnnx.run(options), {
     model: 'cnn', ep, initRows: 100, train: { ...STEPS[ep], epochs: 1, lr: TRAIN.lr, optimizer: TRAIN.optimizer, shuffle: false },
   });
 
@@ -184,7 +190,8 @@ describe('browser page (headless Chromium, wn-onnx serve)', function () {
       await page.screenshot({ path: path.join(artifacts, `page-${ep}.png`), fullPage: true });
       console.log(`      ${ep}: step losses ${run.losses.map((l) => l.toFixed(5)).join(' ')}`);
       const steps = cliTrain(bytesOf(run.initialized), ep);
-      console.log(`      ${ep}: page run ${seconds.toFixed(1)} s, mean loss ${run.epochs[0].trainLoss.toFixed(5)} (CLI ${steps.trainLoss.toFixed(5)})`);
+      const losses = `mean loss ${run.epochs[0].trainLoss.toFixed(5)} (CLI ${steps.trainLoss.toFixed(5)})`;
+      console.log(`      ${ep}: page run ${seconds.toFixed(1)} s, ${losses}`);
       fs.writeFileSync(path.join(work, `page-trained-${ep}.onnx`), bytesOf(run.trained));
       fs.writeFileSync(path.join(artifacts, `page-trained-${ep}.onnx`), bytesOf(run.trained));
       assert.deepEqual(bytesOf(run.converted), new Uint8Array(expected.converted), 'converted bytes');
@@ -195,7 +202,8 @@ describe('browser page (headless Chromium, wn-onnx serve)', function () {
       console.log(`      ${ep}: mean loss relative difference ${lossDifference.toExponential(2)}`);
       assert.ok(lossDifference <= CLOSE.loss, 'mean loss');
       const trainedDiff = assertSameSteps(bytesOf(run.trained), steps.trained, bytesOf(run.initialized), CLOSE.update);
-      console.log(`      ${ep}: largest difference from the CLI: init g/b ${initDiff.toExponential(2)}, trained parameters ${(100 * trainedDiff).toFixed(2)}% of the update`);
+      const trained = `trained parameters ${(100 * trainedDiff).toFixed(2)}% of the update`;
+      console.log(`      ${ep}: largest difference from the CLI: init g/b ${initDiff.toExponential(2)}, ${trained}`);
       // the page's folded model is the command line's fold of the page's trained model
       const folded = cli(['fold', path.join(work, `page-trained-${ep}.onnx`), '-o', '-']);
       assert.deepEqual(bytesOf(run.folded), new Uint8Array(folded.stdout));
