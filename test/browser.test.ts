@@ -4,20 +4,16 @@
  * same data, and the page asks nothing of any other origin.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadModel } from '../src/index';
 import { readFloats } from '../src/tensor/values';
 import { cli, root } from './helpers/cli';
+import { CHROMIUM, openPage, startServe } from './helpers/page';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader',
-  '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const artifacts = path.join(root, 'test-artifacts');
 /**
  * The steps compared: SGD, whose step is linear in the gradient, so the two kernel libraries' float32 rounding stays at
@@ -98,28 +94,21 @@ describe('browser page (headless Chromium, wn-onnx serve)', function () {
   const foreignRequests: string[] = [];
 
   before(async function () {
-    if (!fs.existsSync(CHROMIUM)) this.skip();
+    assert.ok(fs.existsSync(CHROMIUM), `no ${CHROMIUM}: install Debian's chromium (apt-get install chromium libvulkan1)`);
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-browser-'));
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     await (require(path.join(root, 'web', 'build.js')) as { buildPage(): Promise<string> }).buildPage();
-    server = spawn(process.execPath, [path.join(root, 'bin', 'wn-onnx.js'), 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    origin = await new Promise<string>((resolve, reject) => {
-      server.stdout!.on('data', (chunk: Buffer) => {
-        const url = chunk.toString().match(/http:\/\/\S+/)?.[0];
-        if (url) resolve(new URL(url).origin);
+    const served = await startServe();
+    server = served.server;
+    origin = served.url.origin;
+    ({ browser, page } = await openPage(served.url, '', undefined, (opened) => {
+      opened.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+      opened.on('pageerror', (e) => consoleErrors.push(e.message));
+      opened.on('request', (r) => {
+        const local = new URL(r.url()).origin === origin || r.url().startsWith('blob:') || r.url().startsWith('data:');
+        if (!local) foreignRequests.push(r.url());
       });
-      server.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-    });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS }); // a fresh profile of its own each launch
-    page = await browser.newPage({ acceptDownloads: true });
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    page.on('request', (r) => {
-      const local = new URL(r.url()).origin === origin || r.url().startsWith('blob:') || r.url().startsWith('data:');
-      if (!local) foreignRequests.push(r.url());
-    });
-    await page.goto(`${origin}/`);
-    await page.evaluate(() => (window as unknown as { wnOnnx: { ready: Promise<void> } }).wnOnnx.ready);
+    }));
   });
 
   after(async () => {

@@ -12,7 +12,16 @@ import {
 
 ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
 ort.env.logLevel = 'fatal';
-ort.env.wasm.numThreads = navigator.hardwareConcurrency;
+/**
+ * wasm threads (1 = off) from `?threads=N`, else one per core: onnxruntime-web reads numThreads once, at its first
+ * session, so the control below reloads the page with the new value rather than pretending to change it live.
+ */
+function threadsFromUrl(): number {
+  const asked = new URLSearchParams(location.search).get('threads');
+  const n = Number(asked);
+  return asked !== null && Number.isInteger(n) && n >= 1 ? n : navigator.hardwareConcurrency;
+}
+ort.env.wasm.numThreads = threadsFromUrl();
 const runtime = yieldingRuntime(ort);
 
 type Stage = 'original' | 'converted' | 'initialized' | 'trained' | 'folded';
@@ -164,7 +173,9 @@ async function initModel(rows: number): Promise<void> {
   status(`${report.layers.length} layers initialized: every pre-activation has mean 0 and std ${report.scale} on the batch`);
 }
 
-async function trainModel(settings: TrainSettings): Promise<{ losses: number[]; epochs: EpochSummary[]; stopped: boolean }> {
+type TrainResult = { losses: number[]; epochs: EpochSummary[]; stopped: boolean; stepMs: number[] };
+
+async function trainModel(settings: TrainSettings): Promise<TrainResult> {
   const start = state.models.initialized ?? state.models.converted ?? latest();
   const data = await samples();
   const chart: ChartData = { losses: [], stepsPerEpoch: 1, trainAccuracy: [], valAccuracy: [] };
@@ -173,9 +184,15 @@ async function trainModel(settings: TrainSettings): Promise<{ losses: number[]; 
   state.stop = false;
   $<HTMLButtonElement>('stop').disabled = false;
   status(`training on ${ep()}…`);
+  // each step's time as the page lives it (the step, the chart, the turns given to the page); the first includes setting up
+  const stepMs: number[] = [];
+  let stepStarted = performance.now();
   try {
     const result = await trainBytes(runtime, ep(), start, data.train, data.test, settings, {
       onBatch: (p) => {
+        const now = performance.now();
+        stepMs.push(now - stepStarted);
+        stepStarted = now;
         chart.losses.push(p.loss);
         chart.stepsPerEpoch = p.batches;
         progress.value = ((p.epoch - 1) * p.batches + p.batch) / (p.batches * settings.epochs);
@@ -194,7 +211,7 @@ async function trainModel(settings: TrainSettings): Promise<{ losses: number[]; 
     const last = result.epochs.at(-1);
     const acc = last?.valAccuracy !== undefined ? `, test accuracy ${(100 * last.valAccuracy).toFixed(2)}%` : '';
     status(`${result.stopped ? 'stopped' : 'trained'} after ${result.losses.length} steps${acc}`);
-    return result;
+    return { ...result, stepMs };
   } finally {
     $<HTMLButtonElement>('stop').disabled = true;
   }
@@ -226,6 +243,14 @@ drop.addEventListener('drop', (e) => {
   const file = e.dataTransfer?.files[0];
   if (file) void guarded(async () => openModel(file.name, await readFile(file)));
 });
+$('threads').value = String(ort.env.wasm.numThreads);
+$('threads').addEventListener('change', () => {
+  const n = Number(value('threads'));
+  if (!Number.isInteger(n) || n < 1) return status('wasm threads: a whole number from 1 (1 = threads off)', true);
+  const url = new URL(location.href);
+  url.searchParams.set('threads', String(n));
+  location.assign(url.href);
+});
 $('data-source').addEventListener('change', () => { $('data-files').hidden = value('data-source') !== 'file'; state.train = undefined; });
 button('convert', () => convertModel({
   ops: value('ops') ? value('ops').split(',').map((s) => s.trim()) : undefined,
@@ -250,20 +275,35 @@ Object.assign(window, {
   wnOnnx: {
     ready,
     ep,
-    /** Open a bundled model, convert, init, train, fold; each model's bytes as base64 and the step losses. */
+    /** wasm threads in use (from `?threads=N`, else one per core). */
+    threads: () => ort.env.wasm.numThreads,
+    /** Fetches a model from the page's origin, then converts it and folds the result, as the buttons do; times in ms. */
+    async timeConvertFold(url: string) {
+      const bytes = await fetchBytes(url);
+      let started = performance.now();
+      const converted = convertBytes(bytes, {}).bytes;
+      const convertMs = performance.now() - started;
+      started = performance.now();
+      const folded = foldBytes(converted).bytes;
+      const foldMs = performance.now() - started;
+      return { bytes: bytes.length, convertMs, foldMs, convertedBytes: converted.length, foldedBytes: folded.length };
+    },
+    /**
+     * Open a bundled model, convert, init, train, fold; each model's bytes as base64, the step losses and times. Settings
+     * not given are the form's (the page's defaults: 100 init rows; 3 epochs, batch 100, lr 0.002, adam, shuffled).
+     */
     async run(options: RunOptions) {
       await ready;
       if (options.ep) $('ep').value = options.ep;
       await openBundled(options.model);
       convertModel(options.convert);
-      await initModel(options.initRows ?? 100);
-      const t = options.train ?? {};
-      const result = await trainModel({ epochs: t.epochs ?? 1, batchSize: t.batchSize ?? 100, lr: t.lr ?? 0.002, optimizer: t.optimizer ?? 'adam',
-        shuffle: t.shuffle ?? false, rows: t.rows });
+      // what is not given is what the form holds: the page's defaults
+      await initModel(options.initRows ?? Number(value('init-rows')));
+      const result = await trainModel({ ...settingsFromForm(), ...options.train });
       foldModel();
       const m = state.models;
       return { converted: base64(m.converted), initialized: base64(m.initialized), trained: base64(m.trained), folded: base64(m.folded),
-        losses: result.losses, epochs: result.epochs, status: $('status').textContent };
+        losses: result.losses, stepMs: result.stepMs, epochs: result.epochs, status: $('status').textContent };
     },
   },
 });
