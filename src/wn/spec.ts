@@ -80,8 +80,8 @@ function specProblem(spec: WeightNormSpec): string | undefined {
  */
 export function checkWeightNormMarks(graph: Graph): void {
   for (const { spec, nodes } of weightNormGroups(graph.nodes).values()) {
-    const text = JSON.stringify(spec);
-    const other = nodes.find((n) => JSON.stringify(nodeSpec(n)) !== text);
+    // convert writes one doc_string for all the nodes of a weight: compared as text, not parsed again
+    const other = nodes.find((n) => n.doc_string !== nodes[0].doc_string);
     const where = `weight-norm mark of "${spec.weight}" (node "${nodes[0].name}")`;
     if (other) throw new WnError(`${where}: node "${other.name}" of the same weight carries another spec; re-run convert on the original model`);
     for (const [role, name, dims] of [['v', spec.v, spec.view], ['g', spec.g, gShape(spec.view, spec.keep)]] as const) {
