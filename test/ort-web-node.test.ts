@@ -4,6 +4,7 @@
  * float32 tolerance.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -42,6 +43,18 @@ function assertSameInitializers(a: Model, b: Model, rtol: number, atol: number):
 
 describe('onnxruntime-web (wasm) in Node', () => {
   const [web, native] = [webRuntime(), nodeRuntime()];
+
+  it('leaves onnxruntime-node native when onnxruntime-web is loaded first', () => {
+    // one onnxruntime-common registry serves both packages, and the first loaded keeps the name 'cpu': loaded the other way
+    // round, onnxruntime-node's 'cpu' sessions would run in WebAssembly (ONNX Runtime's session handler class tells which)
+    const script = `const { webRuntime, nodeRuntime } = require(${JSON.stringify(path.join(root, 'dist', 'src', 'node', 'runtime.js'))});
+      webRuntime();
+      nodeRuntime().InferenceSession.create(${JSON.stringify(CNN)}, { executionProviders: ['cpu'] })
+        .then((s) => console.log(s.handler.constructor.name));`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'OnnxruntimeSessionHandler');
+  });
 
   it('runs the CNN as onnxruntime-node does', async () => {
     const model = loadModel(fs.readFileSync(CNN));

@@ -26,6 +26,9 @@ export function nodeRuntime(): Runtime {
  */
 export function webRuntime(): Runtime {
   if (!web) {
+    // Both packages register their backends in one onnxruntime-common registry, and the first loaded keeps the name
+    // 'cpu': onnxruntime-node goes first where it is installed, so its 'cpu' sessions stay native ('wasm' names ours).
+    try { nodeRuntime(); } catch { /* no native binaries: onnxruntime-web alone */ }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const ort = quiet(require('onnxruntime-web') as LoadedRuntime);
     ort.env.wasm!.numThreads ??= availableParallelism();
