@@ -135,6 +135,22 @@ describe('browser page (headless Chromium, wn-onnx serve)', function () {
     assert.equal(await page.title(), 'wn-onnx: weight normalization in the browser');
   });
 
+  it('reads a picked model in pieces into the inspect table, and refuses a file past 2 GB with one line', async () => {
+    await page.setInputFiles('#model-file', path.join(root, 'models', 'mlp.onnx'));
+    await page.waitForFunction(() => document.querySelectorAll('#inspect tr').length > 1);
+    assert.match(await page.locator('#inspect').innerText(), /MatMul|Gemm/);
+    assert.equal(await page.locator('#status').evaluate((e) => e.classList.contains('error')), false);
+    // a sparse file: 2.2 GB long (protobuf's limit is 2 GiB, 2.15 GB), no disk used; refused before any of it is read
+    const huge = path.join(work, 'huge.onnx');
+    fs.closeSync(fs.openSync(huge, 'w'));
+    fs.truncateSync(huge, 2.2e9);
+    await page.setInputFiles('#model-file', huge);
+    await page.waitForFunction(() => document.querySelector('#status')!.classList.contains('error'));
+    const message = await page.locator('#status').innerText();
+    assert.match(message, /^error: huge\.onnx is 2\.20 GB: a model past protobuf's 2 GB limit .*use the command line/);
+    assert.ok(!message.includes('\n'), message);
+  });
+
   /** The command line's convert and init (100 rows), in `work`. */
   let reference: { converted: Buffer; initialized: Buffer } | undefined;
   function cliReference() {
