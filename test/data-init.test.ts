@@ -13,7 +13,7 @@ import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
 import type { Model } from '../src/ir/model';
 import { convert } from '../transforms/weight-norm';
-import { addLayerBiases, type BiasedLayer } from '../transforms/data-init/layer-bias';
+import { addLayerBiases, type BiasedLayer } from '../src/wn/layer-bias';
 import { dataDependentInit, type DataInitOptions } from '../src/train/data-init';
 import { inputSpecs } from '../src/ir/inputs';
 import { seededRandom } from '../src/tensor/random';

@@ -5,7 +5,9 @@
  * the state weight_norm starts from), and trains it with the case's loss, optimizer and number of
  * steps on PyTorch's batch. Compared with PyTorch: the loss of every step, every trained g, v and
  * bias (flattened: PyTorch keeps g as [out, 1, …]), and the trained model folded back to plain
- * weights, run on the batch, against PyTorch's trained model's output.
+ * weights, run on the batch, against PyTorch's trained model's output. Cases with mean_only_bn
+ * convert with --mean-only-bn (centering by the batch mean, bias after, running mean updated)
+ * and compare the running means too; the folded model's output is PyTorch's in eval mode.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -53,6 +55,7 @@ interface TorchCase {
     | { kind: 'sgd'; lr: number; momentum: number; nesterov: boolean; weight_decay: number }
     | { kind: 'adam'; lr: number; betas: [number, number]; eps: number; weight_decay: number };
   steps: number;
+  mean_only_bn?: boolean;
 }
 
 interface Manifest { torch: string; cases: TorchCase[] }
@@ -92,6 +95,7 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
       'mlp/sgd', 'mlp/sgd_nesterov', 'mlp/adam', 'mlp/adam_wd',
       'cnn/sgd', 'cnn/sgd_nesterov', 'cnn/adam', 'cnn/adam_wd',
       'mlp/mse_adam', 'mlp/l1_adam',
+      'mlp/mean_only_sgd', 'mlp/mean_only_adam', 'cnn/mean_only_sgd', 'cnn/mean_only_adam',
     ]);
   });
 
@@ -114,7 +118,7 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
         batch = { input: floatTensor(data, input.shape) };
         const twoRows = { input: floatTensor(data.slice(0, 2 * rowSize), [2, ...input.shape.slice(1)]) };
         // convert rewrites the model in place
-        const { model } = convert(plain);
+        const { model } = convert(plain, { meanOnlyBn: c.mean_only_bn });
         const { optimizer, settings } = wnOptimizer(c.optimizer);
         trainer = await Trainer.create(model, [batch, twoRows], { runtime, loss: c.loss, optimizer });
         const logits = expected.get('logits')!;
@@ -127,7 +131,7 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
       });
 
       it('trains the parameters PyTorch trains', function () {
-        const torchNames = [...expected.keys()].filter((k) => !RESULT_KEYS.has(k)).sort();
+        const torchNames = [...expected.keys()].filter((k) => !RESULT_KEYS.has(k) && !k.endsWith('_running_mean')).sort();
         assert.deepEqual([...trainer.graph.parameters].sort(), torchNames);
       });
 
@@ -141,6 +145,15 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
           assertNear(name, readFloats(trained.graph.initializer(name)!), expected.get(name)!, c.optimizer.kind === 'adam' ? ADAM_PARAMETERS : FLOAT32);
         }
       });
+
+      if (c.mean_only_bn) {
+        it('ends with PyTorch\'s running means', function () {
+          const trained = trainer.trainedModel();
+          const means = [...expected.keys()].filter((k) => k.endsWith('_running_mean'));
+          assert.equal(means.length, trainer.graph.parameters.filter((p) => p.endsWith('.weight_g')).length, 'one per layer');
+          for (const name of means) assertNear(name, readFloats(trained.graph.initializer(name)!), expected.get(name)!, FLOAT32);
+        });
+      }
 
       it('folds to a plain model with the output of PyTorch\'s trained model', async function () {
         const { model: folded, report } = fold(trainer.trainedModel());

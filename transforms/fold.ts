@@ -16,7 +16,9 @@
  *      Cast and Transpose on the way are folded too), named as the exporter's plain weight
  *      (`conv.weight` for `conv.weight_g`/`_v`), and the norm arithmetic and every constant only
  *      it read are removed; a near miss is left alone and reported;
- *   6. weight norm convert adopted from an exporter: as 1, then as 5 (the exporter's plain form).
+ *   6. weight norm convert adopted from an exporter: as 1, then as 5 (the exporter's plain form);
+ *   7. mean-only BN (convert --mean-only-bn): the layer's bias becomes b − running mean, an
+ *      initializer under b's name, and the marked Sub and the running mean go.
  */
 import { DataType } from '../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
@@ -31,10 +33,13 @@ import { computeType, gShape, weightNormGroups, type ForeignForm, type WeightNor
 import { traceWeight, weightSlots } from '../src/wn/layers';
 import { foreignWeightNorm, plainWeightName } from '../src/wn/foreign';
 import { WnError } from '../src/errors';
+import { meanOnlyBatchNorms } from '../src/wn/mean-only-bn';
 
 export interface FoldReport {
   /** Each folded weight, with who wrote its weight norm. */
   folded: { weight: string; g: string; v: string; shape: number[]; form: 'wn-onnx' | ForeignForm }[];
+  /** Mean-only BN folded into the layer's bias. */
+  meanOnlyBn: { layer: string; bias: string }[];
   /** Layer weights that look like weight norm an exporter wrote but are not, left as they are. */
   skipped: { node: string; input: string; reason: string }[];
 }
@@ -127,6 +132,28 @@ function placePlainWeight(
   return { names, shape: placed[0]?.value.dims ?? [] };
 }
 
+/** Folds mean-only BN's running mean into the layer's bias (case 7). */
+function foldMeanOnlyBn(model: Model, report: FoldReport): void {
+  const graph = model.graph;
+  for (const { spec, node, reader } of meanOnlyBatchNorms(graph)) {
+    const [bias, runningMean] = [graph.initializer(spec.bias), graph.initializer(spec.runningMean)];
+    if (!bias || !runningMean) {
+      throw new WnError(`cannot fold the mean-only BN of layer "${spec.layer}": its bias and running mean must be initializers (are they fed as inputs?)`);
+    }
+    if (graph.consumers(spec.bias).length > 1 || graph.consumers(spec.runningMean).length > 1) {
+      throw new WnError(`cannot fold the mean-only BN of layer "${spec.layer}": its bias or running mean is also read by another node`);
+    }
+    const [b, mean] = [readFloats(bias), readFloats(runningMean)];
+    if (b.length !== mean.length) throw new WnError(`cannot fold the mean-only BN of layer "${spec.layer}": bias and running mean differ in size`);
+    graph.setNodeInput(reader, reader.input!.indexOf(node.output![0]), spec.bias);
+    graph.removeNodes([node]);
+    graph.replaceInitializer(spec.bias, [floatTensor(spec.bias, bias.data_type as DataType, tensorDims(bias), b.map((x, i) => x - mean[i]))]);
+    graph.removeInitializer(spec.runningMean);
+    graph.removeGraphInputs(new Set([spec.runningMean]));
+    report.meanOnlyBn.push({ layer: spec.layer, bias: spec.bias });
+  }
+}
+
 /** Folds the weight norm exporters wrote (case 5). */
 function foldForeign(model: Model, report: FoldReport): void {
   const graph = model.graph;
@@ -153,7 +180,8 @@ function foldForeign(model: Model, report: FoldReport): void {
 
 export function fold(model: Model): { model: Model; report: FoldReport } {
   const graph = model.graph;
-  const report: FoldReport = { folded: [], skipped: [] };
+  const report: FoldReport = { folded: [], meanOnlyBn: [], skipped: [] };
+  foldMeanOnlyBn(model, report);
   for (const { spec, nodes } of weightNormGroups(graph.nodes).values()) {
     const v = parameter(model, spec, spec.v, spec.view);
     const g = parameter(model, spec, spec.g, gShape(spec.view, spec.keep));

@@ -27,6 +27,7 @@ import { sourceLayout, traceWeight, WEIGHT_NORM_OPS, weightSlots, type WeightLay
 import { computeType, DEFAULT_EPS, gShape, specDocString, type WeightNormSpec } from '../src/wn/spec';
 import { foreignWeightNorm, plainWeightName, type VerifiedWeightNorm } from '../src/wn/foreign';
 import { option } from '../src/errors';
+import { addMeanOnlyBatchNorm, type MeanOnlyBnReport } from './mean-only-bn';
 
 export interface ConvertOptions {
   /** Op types to convert (default: all of WEIGHT_NORM_OPS). */
@@ -37,6 +38,8 @@ export interface ConvertOptions {
   exclude?: RegExp;
   /** Floor under ‖v‖ (default 1e-12). */
   eps?: number;
+  /** Mean-only batch normalization after every converted feed-forward layer (transforms/mean-only-bn.ts). */
+  meanOnlyBn?: boolean;
 }
 
 export interface ConvertedWeight extends WeightNormSpec {
@@ -54,6 +57,7 @@ export interface SkippedLayer {
 export interface ConvertReport {
   converted: ConvertedWeight[];
   skipped: SkippedLayer[];
+  meanOnlyBn?: MeanOnlyBnReport;
 }
 
 interface Candidate {
@@ -134,6 +138,7 @@ export function convert(model: Model, options: ConvertOptions = {}): { model: Mo
     position += inserted;
     report.converted.push({ ...spec, layers: candidate.layers });
   }
+  if (options.meanOnlyBn) report.meanOnlyBn = addMeanOnlyBatchNorm(model).report;
   return { model, report };
 }
 

@@ -21,6 +21,7 @@ export function convertCommand(program: Command): void {
     .option('--include <regex>', 'convert only layers whose node or weight name matches', regex)
     .option('--exclude <regex>', 'leave layers whose node or weight name matches', regex)
     .option('--eps <value>', 'floor under ‖v‖ so zero weight vectors stay finite', number('--eps'), 1e-12)
+    .option('--mean-only-bn', 'also mean-only batch normalization after each converted Conv/ConvTranspose/Gemm/MatMul (paper section 4)')
     .addOption(jsonOption())
     .option('--init <[input=]file>', 'then run data-dependent init on this data (see `wn-onnx init --help`); repeat as input=file for several inputs', collect);
   initOptions(command).action(async (input: string, flags) => {
@@ -38,6 +39,11 @@ export function convertCommand(program: Command): void {
     }
     for (const s of report.skipped) log(`skipped   ${s.op} "${s.node}" input ${s.input}: ${s.reason}`);
     log(`${report.converted.length} weights converted, ${report.skipped.length} layer inputs skipped`);
+    const meanOnly = report.meanOnlyBn;
+    if (meanOnly) {
+      for (const m of meanOnly.added) log(`mean-only BN after ${m.op} "${m.layer}": bias ${m.bias}, running mean ${m.runningMean} [${m.features}]`);
+      for (const s of meanOnly.skipped) log(`no mean-only BN for ${s.op} "${s.node}": ${s.reason}`);
+    }
     if (init) printInitReport(init);
   });
 }

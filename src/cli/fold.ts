@@ -18,6 +18,7 @@ export function foldCommand(program: Command): void {
       }
       for (const f of report.folded) log(`folded ${f.g}, ${f.v} -> ${f.weight} [${f.shape}] (${f.form})`);
       for (const s of report.skipped) log(`left alone ${s.node} input ${s.input}: ${s.reason}`);
+      for (const m of report.meanOnlyBn) log(`folded the mean-only BN of "${m.layer}" into its bias ${m.bias} (b − running mean)`);
       log(`${report.folded.length} weights folded`);
     });
 }

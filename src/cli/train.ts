@@ -1,5 +1,6 @@
 /** `wn-onnx train`: the training loop at the edge (files, progress bar, checkpoints, plot). */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_BN_MOMENTUM } from '../train/train-mode';
 import { SingleBar } from 'cli-progress';
 import type * as ort from 'onnxruntime-common';
 import { WnError } from '../errors';
@@ -27,9 +28,30 @@ interface TrainFlags {
   lr?: number; momentum: number; nesterov?: boolean; weightDecay: number; beta1: number; schedule: Schedule;
   batchSize: number; epochs: number; shuffle: boolean; seed: number; ep: ExecutionProvider; freeze?: RegExp;
   valData?: string[]; valLabels?: string; checkpoint?: string; resume?: string; plot?: string; fsync?: boolean; json?: boolean;
+  bnMomentum: number; inputNoise: number;
 }
 
 const DEFAULT_LR: Record<OptimizerKind, number> = { adam: 1e-3, sgd: 1e-2 };
+
+/** A number parser for `flag` that takes values in [0, 1]. */
+function fraction(flag: string) {
+  const parse = number(flag);
+  return (value: string) => {
+    const x = parse(value);
+    if (!(x >= 0 && x <= 1)) throw new InvalidArgumentError(`${flag} takes a number from 0 to 1, got ${value}`);
+    return x;
+  };
+}
+
+/** A number parser for `flag` that takes values ≥ 0. */
+function nonNegative(flag: string) {
+  const parse = number(flag);
+  return (value: string) => {
+    const x = parse(value);
+    if (!(x >= 0)) throw new InvalidArgumentError(`${flag} takes a number ≥ 0, got ${value}`);
+    return x;
+  };
+}
 
 export function trainCommand(program: Command): void {
   program.command('train')
@@ -51,7 +73,9 @@ export function trainCommand(program: Command): void {
     .option('--batch-size <n>', 'samples per step', positiveInteger('--batch-size'), 100)
     .option('--epochs <n>', 'passes over the data', positiveInteger('--epochs'), 10)
     .option('--no-shuffle', 'take the batches in file order')
-    .option('--seed <k>', 'seed for shuffling and dropout', number('--seed'), 0)
+    .option('--seed <k>', 'seed for shuffling, dropout and input noise', number('--seed'), 0)
+    .option('--bn-momentum <x>', 'mean-only BN: the new batch mean\'s share in the running mean (as PyTorch\'s BatchNorm)', fraction('--bn-momentum'), DEFAULT_BN_MOMENTUM)
+    .option('--input-noise <std>', 'add Gaussian noise of this standard deviation to the inputs at every training step', nonNegative('--input-noise'), 0)
     .option('--freeze <regex>', 'keep the parameters whose names match fixed', regex)
     .option('--val-data <[input=]file>', 'validation inputs (evaluated after every epoch)', collect)
     .option('--val-labels <file>', 'validation targets')
@@ -69,6 +93,8 @@ function settingsOf(flags: TrainFlags, lr: number): Record<string, unknown> {
     loss: flags.loss, output: flags.lossOutput ?? null, optimizer: flags.optimizer, lr, momentum: flags.momentum, nesterov: !!flags.nesterov,
     weightDecay: flags.weightDecay, beta1: flags.beta1, schedule: flags.schedule, batchSize: flags.batchSize, shuffle: flags.shuffle,
     seed: flags.seed, freeze: flags.freeze?.source ?? null, ...(flags.schedule === 'paper' ? { epochs: flags.epochs } : {}),
+    ...(flags.bnMomentum !== DEFAULT_BN_MOMENTUM ? { bnMomentum: flags.bnMomentum } : {}),
+    ...(flags.inputNoise ? { inputNoise: flags.inputNoise } : {}),
   };
 }
 
@@ -115,6 +141,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
 
   const trainer = await Trainer.create(loaded.model, [probeBatch(runtime, data.inputs, flags.batchSize)], {
     runtime, ep: flags.ep, loss: flags.loss, output: flags.lossOutput, freeze: flags.freeze, seed: flags.seed,
+    bnMomentum: flags.bnMomentum, inputNoise: flags.inputNoise,
     optimizer: { kind: flags.optimizer, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay },
   });
   checkTargets(trainer, data);

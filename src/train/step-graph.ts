@@ -35,6 +35,8 @@ export interface TrainingGraphOptions {
   freeze?: RegExp;
   /** 'batch' (default, PyTorch's train mode) or 'running': BatchNormalization keeps its running statistics. */
   batchNorm?: 'batch' | 'running';
+  /** Mean-only BN's running-mean momentum: the new batch mean's share (default 0.1, as PyTorch's BatchNorm). */
+  bnMomentum?: number;
   /** The execution provider the step runs on: where its kernels lack an op or output, gradients take an equivalent lowering. */
   ep?: ExecutionProvider;
 }
@@ -99,7 +101,7 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   const step = new Model({ ...model.proto, graph: copyGraph(model.graph.proto) });
   const graph = step.graph;
   const types = new Map<string, ValueType>(options.types);
-  const trainMode = applyTrainMode(graph, opset, types, options.batchNorm ?? 'batch');
+  const trainMode = applyTrainMode(graph, opset, types, options.batchNorm ?? 'batch', options.bnMomentum);
 
   const { target, emitted } = attachLoss(step, loss, output, outputType, 'wn-onnx training step: loss');
 

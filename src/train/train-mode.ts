@@ -5,7 +5,10 @@
  *    / keep from the trainer's seeded generator, so a resumed run draws the same masks);
  *  - BatchNormalization → normalization by the batch statistics (population variance), and
  *    the running statistics updated as ONNX defines (r·momentum + batch·(1 − momentum), the
- *    variance unbiased as PyTorch keeps it) and handed out as new state.
+ *    variance unbiased as PyTorch keeps it) and handed out as new state;
+ *  - mean-only BN (convert --mean-only-bn) → t − μ_B[t] + b, μ_B over every axis but the
+ *    features, and the running mean updated as PyTorch's BatchNorm does:
+ *    (1 − momentum)·running + momentum·μ_B (momentum 0.1 by default).
  * The element types and dims of every value made here are recorded for the gradient rules.
  */
 import type { NodeProto } from '../onnx/proto';
@@ -13,9 +16,10 @@ import { DataType } from '../onnx/enums';
 import { floatAttribute, intAttribute } from '../ir/attributes';
 import { Builder } from '../ir/builder';
 import type { Graph } from '../ir/graph';
-import { readFloats, tensorDims } from '../tensor/values';
+import { elementCount, readFloats, tensorDims } from '../tensor/values';
 import { WnError } from '../errors';
 import type { ValueType } from '../ir/value-types';
+import { meanOnlyBatchNorms, type MeanOnlyBn } from '../wn/mean-only-bn';
 
 export interface DropoutMask {
   /** Graph input the trainer feeds. */
@@ -34,17 +38,80 @@ export interface TrainMode {
   runningStatistics: RunningStatistic[];
 }
 
+/** Default momentum of mean-only BN's running mean (PyTorch's BatchNorm convention: the new batch's share). */
+export const DEFAULT_BN_MOMENTUM = 0.1;
+
 /**
  * Rewrites `graph` (a copy the caller owns) in place; `types` gains the new values.
- * `batchNorm: 'running'` keeps BatchNormalization on its running statistics (frozen).
+ * `batchNorm: 'running'` keeps BatchNormalization and mean-only BN on their running statistics (frozen).
  */
-export function applyTrainMode(graph: Graph, opset: number, types: Map<string, ValueType>, batchNorm: 'batch' | 'running'): TrainMode {
+export function applyTrainMode(
+  graph: Graph, opset: number, types: Map<string, ValueType>, batchNorm: 'batch' | 'running', bnMomentum = DEFAULT_BN_MOMENTUM,
+): TrainMode {
   const result: TrainMode = { dropoutMasks: [], runningStatistics: [] };
+  if (batchNorm === 'batch') {
+    for (const meanOnly of meanOnlyBatchNorms(graph)) lowerMeanOnlyBn(graph, opset, meanOnly, types, result, bnMomentum);
+  }
   for (const node of [...graph.nodes]) {
     if (node.op_type === 'Dropout' && !node.domain) replace(graph, node, lowerDropout(graph, opset, node, types, result));
     if (node.op_type === 'BatchNormalization' && !node.domain && batchNorm === 'batch') replace(graph, node, lowerBatchNorm(graph, opset, node, types, result));
   }
   return result;
+}
+
+/**
+ * The layer without its bias input (MatMul: without the Add), then y = t − μ_B[t] + b under the
+ * name the layer's output had, and the running mean's update.
+ */
+function lowerMeanOnlyBn(
+  graph: Graph, opset: number, { spec, node, reader }: MeanOnlyBn, types: Map<string, ValueType>, result: TrainMode, momentum: number,
+): void {
+  const label = `mean-only BN of layer "${spec.layer}"`;
+  const running = graph.initializer(spec.runningMean);
+  if (!running) throw new WnError(`${label}: its running mean "${spec.runningMean}" is not an initializer`);
+  const y = reader.output![0];
+  const yType = types.get(y);
+  if (!yType) throw new WnError(`internal: no shape known for "${y}"`);
+  const { type, dims } = yType;
+  const b = new Builder(graph, opset, `${spec.layer}/mean_only_bn`, 'wn-onnx training mode: mean-only batch normalization');
+  let t: string;
+  if (reader.op_type === 'Add') {
+    // MatMul's bias: the Add goes, its other input is t
+    t = reader.input![reader.input![0] === node.output![0] ? 1 : 0];
+    graph.removeNodes([node, reader], [y]);
+  } else {
+    t = graph.uniqueName(`${y}/without_bias`);
+    // Gemm before opset 11 must have C: a zero scalar broadcasts
+    const noBias = reader.op_type === 'Gemm' && opset < 11 ? [b.constantScalar('no_bias', type, 0)] : [];
+    graph.replaceNode(reader, { ...reader, input: [...reader.input!.slice(0, 2), ...noBias], output: [t] });
+    graph.removeNodes([node]);
+    types.set(t, yType);
+  }
+  const featureAxis = spec.featureAxis < 0 ? dims.length - 1 : spec.featureAxis;
+  const runningDims = tensorDims(running);
+  if (dims[featureAxis] !== elementCount(runningDims)) {
+    throw new WnError(`${label}: ${dims[featureAxis]} features, but its running mean has ${elementCount(runningDims)} values`);
+  }
+  const statDims = dims.map((d, i) => (i === featureAxis ? d : 1));
+  const axes = [...dims.keys()].filter((a) => a !== featureAxis);
+  const typed = (name: string, valueDims: (number | null)[]) => { types.set(name, { type, dims: valueDims }); return name; };
+  const mean = typed(b.reduce('ReduceMean', t, axes, true, 'batch_mean'), statDims);
+  const centered = typed(b.op('Sub', [t, mean], {}, 'centered'), dims);
+  const bias = typed(b.reshape(spec.bias, statDims as number[], 'bias_shaped'), statDims);
+  b.op('Add', [centered, bias], {}, 'biased', y);
+
+  // the running mean: not on the gradient path
+  const output = graph.uniqueName(`${spec.runningMean}/updated`);
+  b.op('Add', [
+    b.op('Mul', [spec.runningMean, b.constantScalar('kept', type, 1 - momentum)], {}, 'running_kept'),
+    b.op('Mul', [b.reshape(mean, runningDims, 'batch_mean_flat'), b.constantScalar('rate', type, momentum)], {}, 'running_new'),
+  ], {}, 'running_mean', output);
+  result.runningStatistics.push({ input: spec.runningMean, output });
+  for (const constant of b.initializers) {
+    types.set(constant.name!, { type: constant.data_type!, dims: tensorDims(constant) });
+    graph.addInitializer(constant);
+  }
+  graph.insertNodes(b.nodes, graph.nodes.indexOf(graph.producer(t)!) + 1);
 }
 
 function replace(graph: Graph, node: NodeProto, b: Builder): void {

@@ -8,6 +8,7 @@ import { stats, type Stats } from '../tensor/stats';
 import { sourceLayout, traceWeight, weightSlots } from './layers';
 import { foreignWeightNorm } from './foreign';
 import type { ForeignForm } from './spec';
+import { meanOnlyBatchNorms } from './mean-only-bn';
 
 export interface LayerInfo {
   node: string;
@@ -25,18 +26,24 @@ export interface LayerInfo {
   g?: Stats;
   vNorm?: Stats;
   wNorm?: Stats;
+  /** Mean-only BN after the layer (convert --mean-only-bn): its bias, running mean and the running mean's values. */
+  meanOnlyBn?: { bias: string; runningMean: string; values?: Stats };
   note?: string;
 }
 
 export function inspectModel(model: Model): LayerInfo[] {
   const graph = model.graph;
   const layers: LayerInfo[] = [];
+  const meanOnly = new Map(meanOnlyBatchNorms(graph).map(({ spec }) => {
+    const running = graph.initializer(spec.runningMean);
+    return [spec.layer, { bias: spec.bias, runningMean: spec.runningMean, values: running ? stats(readFloats(running)) : undefined }];
+  }));
   for (const node of graph.nodes) {
     if (!isDefaultDomain(node)) continue;
     for (const slot of weightSlots(node)) {
       const input = node.input?.[slot.input];
       if (!input) continue;
-      const base = { node: node.name ?? '', op: node.op_type ?? '', input };
+      const base = { node: node.name ?? '', op: node.op_type ?? '', input, meanOnlyBn: meanOnly.get(node.name ?? '') };
       const traced = traceWeight(graph, input);
       if (traced.kind === 'dynamic') {
         layers.push({ ...base, form: 'dynamic', note: traced.reason });

@@ -6,7 +6,7 @@
  * The pass never touches ONNX Runtime: it is given `run`, which runs a graph on the init batch
  * and returns its outputs (src/train/data-init.ts binds it to a runtime). Steps:
  *   1. `resample`: every direction v is drawn afresh from N(0, std²) (resample-v.ts);
- *   2. every layer gets a bias of its own where it lacks one (layer-bias.ts);
+ *   2. every layer gets a bias of its own where it lacks one (src/wn/layer-bias.ts);
  *   3. one pass (default): the init graph (init-graph.ts) runs the batch ONCE, normalizing each
  *      layer with its own batch statistics on the way; g and b are set from the statistics it
  *      outputs (init-parameters.ts);
@@ -19,7 +19,7 @@ import type { Model } from '../../src/ir/model';
 import type { FloatArray } from '../../src/tensor/values';
 import { option, WnError } from '../../src/errors';
 import { weightName } from '../../src/wn/spec';
-import { addLayerBiases, type BiasedLayer, type LayerBiasReport } from './layer-bias';
+import { addLayerBiases, type BiasedLayer, type LayerBiasReport } from '../../src/wn/layer-bias';
 import { compileInitGraph } from './init-graph';
 import { keepDirectionNorms, setInitParameters, type LayerInit } from './init-parameters';
 import { resampleDirections, type ResampleOptions } from './resample-v';

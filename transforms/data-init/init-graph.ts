@@ -1,7 +1,7 @@
 /**
  * compileInitGraph: the graph that does the paper's data-dependent init in ONE run. A copy of
  * the model (the model itself is not changed) in which every listed layer
- *   - runs with g = 1 and bias = 0, so its pre-activation is t = v·x/‖v‖ (times Gemm's alpha),
+ *   - runs with g = 1 and bias = 0 (and mean-only BN's running mean 0), so its pre-activation is t = v·x/‖v‖ (times Gemm's alpha),
  *   - takes the batch statistics of t per output feature: μ, σ = sqrt(var + ε) (population
  *     variance; ε 1e-8 for convolutions, 1e-10 for dense layers, as the reference code),
  *   - hands s·(t − μ)/σ on instead of t, which is exactly what the layer computes once
@@ -22,7 +22,7 @@ import { Model } from '../../src/ir/model';
 import { Builder } from '../../src/ir/builder';
 import { elementCount, tensorDims, withFloatValues } from '../../src/tensor/values';
 import { layerFeatures } from '../../src/wn/wn-layers';
-import type { BiasedLayer } from './layer-bias';
+import type { BiasedLayer } from '../../src/wn/layer-bias';
 
 export const CONV_EPS = 1e-8;
 export const DENSE_EPS = 1e-10;
@@ -43,6 +43,7 @@ export function compileInitGraph(model: Model, layers: readonly BiasedLayer[], {
   for (const layer of layers) {
     fixed.set(layer.spec.g, 1);
     fixed.set(layer.bias, 0);
+    if (layer.runningMean) fixed.set(layer.runningMean, 0);
   }
   const proto: GraphProto = {
     ...source.proto,

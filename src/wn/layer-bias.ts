@@ -13,18 +13,23 @@
  *   5. A bias of one element broadcast over the features becomes a per-feature copy.
  *   6. A bias that is not a constant, or not per feature (Gemm C of [M, N]): the layer is
  *      reported and left out of the init.
+ *   7. A bias convert --mean-only-bn made (b − running mean, src/wn/mean-only-bn.ts): its b and
+ *      running mean.
  */
-import type { NodeProto, TensorProto } from '../../src/onnx/proto';
-import { floatAttribute, makeAttribute } from '../../src/ir/attributes';
-import { isDefaultDomain, type Graph } from '../../src/ir/graph';
-import type { Model } from '../../src/ir/model';
-import { elementCount, floatTensor, readFloats, tensorDims } from '../../src/tensor/values';
-import { layerFeatures, weightNormLayers, type UninitializedLayer, type WeightNormLayer } from '../../src/wn/wn-layers';
-import { weightName } from '../../src/wn/spec';
+import type { NodeProto, TensorProto } from '../onnx/proto';
+import { floatAttribute, makeAttribute } from '../ir/attributes';
+import { isDefaultDomain, type Graph } from '../ir/graph';
+import type { Model } from '../ir/model';
+import { elementCount, floatTensor, readFloats, tensorDims } from '../tensor/values';
+import { layerFeatures, weightNormLayers, type UninitializedLayer, type WeightNormLayer } from './wn-layers';
+import { weightName } from './spec';
+import { meanOnlyBnSpec } from './mean-only-bn';
 
 export interface BiasedLayer extends WeightNormLayer {
   /** The initializer holding this layer's own bias. */
   bias: string;
+  /** Mean-only BN's running mean: the layer adds biasScale · (bias − runningMean). */
+  runningMean?: string;
   /** The layer adds biasScale · bias (Gemm's beta; 1 elsewhere). */
   biasScale: number;
   /** The value after the bias: what init normalizes. */
@@ -39,7 +44,7 @@ export interface LayerBiasReport {
 }
 
 /** Where a layer's bias went, or why it has none. */
-type Placement = Pick<BiasedLayer, 'bias' | 'biasScale' | 'preActivation'> | { reason: string };
+type Placement = Pick<BiasedLayer, 'bias' | 'biasScale' | 'preActivation' | 'runningMean'> | { reason: string };
 
 const stripLeadingOnes = (dims: number[]) => dims.slice(Math.max(0, dims.findIndex((d) => d !== 1)));
 const sameDims = (a: number[], b: number[]) => stripLeadingOnes(a).join() === stripLeadingOnes(b).join()
@@ -83,7 +88,10 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
     };
 
     /** This layer's own bias initializer for the value `name` read by `reader`, or why there is none. */
-    const ownBias = (reader: NodeProto, index: number, name: string): { bias: string } | { reason: string } => {
+    const ownBias = (reader: NodeProto, index: number, name: string): { bias: string; runningMean?: string } | { reason: string } => {
+      const producer = graph.producer(name);
+      const meanOnly = producer && meanOnlyBnSpec(producer);
+      if (meanOnly) return { bias: meanOnly.bias, runningMean: meanOnly.runningMean };
       const traced = traceConstant(graph, name);
       if (!traced) return { reason: `its bias "${name}" is not a constant` };
       const { tensor, path } = traced;
@@ -114,7 +122,7 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
       if (add) {
         const other = add.input?.[0] === product ? 1 : 0;
         const existing = ownBias(add, other, add.input?.[other] ?? '');
-        if ('bias' in existing) return { bias: existing.bias, biasScale: 1, preActivation: add.output?.[0] ?? '' };
+        if ('bias' in existing) return { ...existing, biasScale: 1, preActivation: add.output?.[0] ?? '' };
       }
       const bias = newBias();
       const renamed = graph.uniqueName(`${product}_matmul`);
@@ -131,7 +139,7 @@ export function addLayerBiases(model: Model): { layers: BiasedLayer[]; recurrent
       const given = node.input?.[2];
       if (given && beta !== 0) {
         const own = ownBias(node, 2, given);
-        return 'bias' in own ? { bias: own.bias, biasScale: beta, preActivation } : own;
+        return 'bias' in own ? { ...own, biasScale: beta, preActivation } : own;
       }
       // beta = 0 ignores C: the new bias needs beta = 1
       if (beta === 0) node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== 'beta'), makeAttribute('beta', { float: 1 })];
