@@ -67,11 +67,12 @@ const median = (values: readonly number[]) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-type ModelKind = 'plain' | 'wn' | 'bn';
+type ModelKind = 'plain' | 'wn' | 'wn-mean-only-bn' | 'bn';
 
 function cnn(kind: ModelKind): Model {
   const { model } = loadModelFile(CNN);
   if (kind === 'wn') return convert(model).model;
+  if (kind === 'wn-mean-only-bn') return convert(model, { meanOnlyBn: true }).model;
   return kind === 'bn' ? withBatchNorm(model) : model;
 }
 
@@ -264,7 +265,7 @@ function summarize(all: ProfiledStep[]): Breakdown {
 
 async function measure(config: string, o: Options): Promise<unknown> {
   switch (config) {
-    case 'plain': case 'wn': case 'bn': return measureTraining(config, o);
+    case 'plain': case 'wn': case 'wn-mean-only-bn': case 'bn': return measureTraining(config, o);
     case 'forward': return measureForward(o);
     case 'profile': return measureProfile(o);
     default: throw new Error(`unknown configuration ${config}`);
@@ -274,6 +275,7 @@ async function measure(config: string, o: Options): Promise<unknown> {
 const CONFIGS: { kind: ModelKind; label: string }[] = [
   { kind: 'plain', label: 'Plain CNN' },
   { kind: 'wn', label: 'Weight-normalized CNN' },
+  { kind: 'wn-mean-only-bn', label: 'Weight-normalized CNN with mean-only BN after each layer' },
   { kind: 'bn', label: 'CNN with BatchNormalization after each Conv' },
 ];
 
@@ -330,7 +332,9 @@ function main(): void {
   const samples = (ms: number) => Math.round((BATCH / ms) * 1e3);
   const rows = CONFIGS.map(({ kind, label }) => {
     const { stepMs } = best(kind);
-    return `| ${label} | ${stepMs.toFixed(2)} | ${samples(stepMs)} | ${kind === 'plain' ? '1.00 (reference)' : `${(stepMs / plain).toFixed(2)}× plain's step time`} |`;
+    const ofWn = kind === 'bn' || kind === 'wn-mean-only-bn' ? `, ${(stepMs / wn.stepMs).toFixed(2)}× WN's` : '';
+    const relative = kind === 'plain' ? '1.00 (reference)' : `${(stepMs / plain).toFixed(2)}× plain's step time${ofWn}`;
+    return `| ${label} | ${stepMs.toFixed(2)} | ${samples(stepMs)} | ${relative} |`;
   });
   if (torchRuns.length) {
     const torch = torchRuns.reduce((a, b) => (b.stepMs < a.stepMs ? b : a));
