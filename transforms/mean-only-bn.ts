@@ -35,7 +35,8 @@ export function addMeanOnlyBatchNorm(model: Model): { model: Model; report: Mean
   const report: MeanOnlyBnReport = { added: [], skipped: [...biases.skipped], biases: { added: biases.added, split: biases.split } };
   const skip = (node: string, op: string, weight: string, reason: string) => report.skipped.push({ node, op, weight, reason });
   for (const layer of recurrent) {
-    skip(layer.node.name ?? '', layer.node.op_type ?? '', weightName(layer.spec), 'recurrent layers get no mean-only BN (the paper applies it to feed-forward layers)');
+    const reason = 'recurrent layers get no mean-only BN (the paper applies it to feed-forward layers)';
+    skip(layer.node.name ?? '', layer.node.op_type ?? '', weightName(layer.spec), reason);
   }
   for (const layer of layers) {
     const { node } = layer;

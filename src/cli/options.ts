@@ -30,6 +30,16 @@ export function number(name: string) {
   };
 }
 
+/** A number from `min` to `max` (no upper bound when `max` is omitted). */
+export function numberIn(name: string, min: number, max = Infinity) {
+  return (value: string) => {
+    const n = number(name)(value);
+    const range = max === Infinity ? `≥ ${min}` : `from ${min} to ${max}`;
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} takes a number ${range}, got ${value}`);
+    return n;
+  };
+}
+
 export function positiveInteger(name: string) {
   return (value: string) => {
     const n = Number(value);

@@ -1,5 +1,5 @@
 /** `wn-onnx train`: the training loop at the edge (files, progress bar, checkpoints, plot). */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { DEFAULT_BN_MOMENTUM } from '../train/train-mode';
 import { SingleBar } from 'cli-progress';
 import type * as ort from 'onnxruntime-common';
@@ -20,7 +20,7 @@ import { LOSSES, type LossKind } from '../train/loss';
 import { OPTIMIZERS, type OptimizerKind } from '../train/optimizer';
 import { changedSettings, type Progress } from '../train/checkpoint';
 import type { Model } from '../ir/model';
-import { collect, epOption, fsyncOption, jsonOption, loadForRewrite, log, number, outputOption, outputTarget, positiveInteger, printJson, regex } from './options';
+import { collect, epOption, fsyncOption, jsonOption, loadForRewrite, log, number, numberIn, outputOption, outputTarget, positiveInteger, printJson, regex } from './options';
 import { elementCount } from '../tensor/values';
 
 interface TrainFlags {
@@ -32,26 +32,6 @@ interface TrainFlags {
 }
 
 const DEFAULT_LR: Record<OptimizerKind, number> = { adam: 1e-3, sgd: 1e-2 };
-
-/** A number parser for `flag` that takes values in [0, 1]. */
-function fraction(flag: string) {
-  const parse = number(flag);
-  return (value: string) => {
-    const x = parse(value);
-    if (!(x >= 0 && x <= 1)) throw new InvalidArgumentError(`${flag} takes a number from 0 to 1, got ${value}`);
-    return x;
-  };
-}
-
-/** A number parser for `flag` that takes values ≥ 0. */
-function nonNegative(flag: string) {
-  const parse = number(flag);
-  return (value: string) => {
-    const x = parse(value);
-    if (!(x >= 0)) throw new InvalidArgumentError(`${flag} takes a number ≥ 0, got ${value}`);
-    return x;
-  };
-}
 
 export function trainCommand(program: Command): void {
   program.command('train')
@@ -74,8 +54,8 @@ export function trainCommand(program: Command): void {
     .option('--epochs <n>', 'passes over the data', positiveInteger('--epochs'), 10)
     .option('--no-shuffle', 'take the batches in file order')
     .option('--seed <k>', 'seed for shuffling, dropout and input noise', number('--seed'), 0)
-    .option('--bn-momentum <x>', 'mean-only BN: the new batch mean\'s share in the running mean (as PyTorch\'s BatchNorm)', fraction('--bn-momentum'), DEFAULT_BN_MOMENTUM)
-    .option('--input-noise <std>', 'add Gaussian noise of this standard deviation to the inputs at every training step', nonNegative('--input-noise'), 0)
+    .option('--bn-momentum <x>', 'mean-only BN: the new batch mean\'s share in the running mean (as PyTorch\'s BatchNorm)', numberIn('--bn-momentum', 0, 1), DEFAULT_BN_MOMENTUM)
+    .option('--input-noise <std>', 'add Gaussian noise of this standard deviation to the inputs at every training step', numberIn('--input-noise', 0), 0)
     .option('--freeze <regex>', 'keep the parameters whose names match fixed', regex)
     .option('--val-data <[input=]file>', 'validation inputs (evaluated after every epoch)', collect)
     .option('--val-labels <file>', 'validation targets')

@@ -54,7 +54,9 @@ export function applyTrainMode(
   }
   for (const node of [...graph.nodes]) {
     if (node.op_type === 'Dropout' && !node.domain) replace(graph, node, lowerDropout(graph, opset, node, types, result));
-    if (node.op_type === 'BatchNormalization' && !node.domain && batchNorm === 'batch') replace(graph, node, lowerBatchNorm(graph, opset, node, types, result));
+    if (node.op_type === 'BatchNormalization' && !node.domain && batchNorm === 'batch') {
+      replace(graph, node, lowerBatchNorm(graph, opset, node, types, result));
+    }
   }
   return result;
 }

@@ -54,7 +54,8 @@ export function meanOnlyBatchNorms(graph: Graph): MeanOnlyBn[] {
     if (!spec) continue;
     const readers = graph.consumers(node.output![0]);
     if (readers.length !== 1 || graph.isGraphOutput(node.output![0])) {
-      throw new WnError(`mean-only BN of layer "${spec.layer}": its bias "${node.output![0]}" must be read by the layer alone; re-run convert --mean-only-bn on the original model`);
+      const fix = 're-run convert --mean-only-bn on the original model';
+      throw new WnError(`mean-only BN of layer "${spec.layer}": its bias "${node.output![0]}" must be read by the layer alone; ${fix}`);
     }
     found.push({ spec, node, reader: readers[0] });
   }

@@ -1,9 +1,10 @@
 /**
  * setInitParameters: writes what data-dependent init measured into the model: per feature
  * g = s/σ and b = −μ·s/σ (divided by Gemm's beta, which scales the bias), so the layer's
- * pre-activation has mean 0 and standard deviation s on the init batch. With mean-only BN, which
- * centers t itself, b = 0 and its running mean is μ·s/σ: the saved form subtracts it, the same output. Recurrent layers get
- * g = ‖v‖ (W = v: the paper applies this init only where batch norm would apply).
+ * pre-activation has mean 0 and standard deviation s on the init batch. With mean-only BN,
+ * which centers t itself, b = 0 and its running mean is μ·s/σ: the saved form subtracts it, the
+ * same output. Recurrent layers get g = ‖v‖ (W = v: the paper applies this init only where
+ * batch norm would apply).
  */
 import type { Model } from '../../src/ir/model';
 import { featureNorms } from '../../src/tensor/norms';
