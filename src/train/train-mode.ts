@@ -62,8 +62,11 @@ export function applyTrainMode(
 }
 
 /**
- * The layer without its bias input (MatMul: without the Add), then y = t − μ_B[t] + b under the
- * name the layer's output had, and the running mean's update.
+ * y = t − μ_B[t] + b, computed as the layer with the bias b − μ_B[t] in place of b − running
+ * mean: the layer stays one fused op (its bias is added where the kernel writes t), and μ_B[t]
+ * costs a pass over the layer's input, not over t: the layer is linear in x, so the mean of its
+ * output over the batch is the layer applied to the batch mean of x (zero padding included),
+ * averaged over the spatial axes. Then the running mean's update.
  */
 function lowerMeanOnlyBn(
   graph: Graph, opset: number, { spec, node, reader }: MeanOnlyBn, types: Map<string, ValueType>, result: TrainMode, momentum: number,
@@ -71,49 +74,55 @@ function lowerMeanOnlyBn(
   const label = `mean-only BN of layer "${spec.layer}"`;
   const running = graph.initializer(spec.runningMean);
   if (!running) throw new WnError(`${label}: its running mean "${spec.runningMean}" is not an initializer`);
-  const y = reader.output![0];
-  const yType = types.get(y);
-  if (!yType) throw new WnError(`internal: no shape known for "${y}"`);
-  const { type, dims } = yType;
-  const b = new Builder(graph, opset, `${spec.layer}/mean_only_bn`, 'wn-onnx training mode: mean-only batch normalization');
-  let t: string;
-  if (reader.op_type === 'Add') {
-    // MatMul's bias: the Add goes, its other input is t
-    t = reader.input![reader.input![0] === node.output![0] ? 1 : 0];
-    graph.removeNodes([node, reader], [y]);
-  } else {
-    t = graph.uniqueName(`${y}/without_bias`);
-    // Gemm before opset 11 must have C: a zero scalar broadcasts
-    const noBias = reader.op_type === 'Gemm' && opset < 11 ? [b.constantScalar('no_bias', type, 0)] : [];
-    graph.replaceNode(reader, { ...reader, input: [...reader.input!.slice(0, 2), ...noBias], output: [t] });
-    graph.removeNodes([node]);
-    types.set(t, yType);
+  // the layer: the bias's reader, or the MatMul before its Add
+  const layer = reader.op_type === 'Add' ? graph.producer(reader.input![reader.input![0] === node.output![0] ? 1 : 0]) : reader;
+  if (!layer || !['Conv', 'ConvTranspose', 'Gemm', 'MatMul'].includes(layer.op_type ?? '')) {
+    throw new WnError(`${label}: its bias is not read by the layer or by an Add after a MatMul; re-run convert --mean-only-bn on the original model`);
   }
-  const featureAxis = spec.featureAxis < 0 ? dims.length - 1 : spec.featureAxis;
+  const [x, w] = layer.input!;
+  const [xType, tType] = [types.get(x), types.get(layer.output![0])];
+  if (!xType || !tType) throw new WnError(`internal: no shape known for "${x}" or "${layer.output![0]}"`);
+  const { type } = tType;
+  const featureAxis = spec.featureAxis < 0 ? tType.dims.length - 1 : spec.featureAxis;
   const runningDims = tensorDims(running);
-  if (dims[featureAxis] !== elementCount(runningDims)) {
-    throw new WnError(`${label}: ${dims[featureAxis]} features, but its running mean has ${elementCount(runningDims)} values`);
+  if (tType.dims[featureAxis] !== elementCount(runningDims)) {
+    throw new WnError(`${label}: ${tType.dims[featureAxis]} features, but its running mean has ${elementCount(runningDims)} values`);
   }
-  const statDims = dims.map((d, i) => (i === featureAxis ? d : 1));
-  const axes = [...dims.keys()].filter((a) => a !== featureAxis);
-  const typed = (name: string, valueDims: (number | null)[]) => { types.set(name, { type, dims: valueDims }); return name; };
-  const mean = typed(b.reduce('ReduceMean', t, axes, true, 'batch_mean'), statDims);
-  const centered = typed(b.op('Sub', [t, mean], {}, 'centered'), dims);
-  const bias = typed(b.reshape(spec.bias, statDims as number[], 'bias_shaped'), statDims);
-  b.op('Add', [centered, bias], {}, 'biased', y);
+  const b = new Builder(graph, opset, `${spec.layer}/mean_only_bn`, 'wn-onnx training mode: mean-only batch normalization');
+  const typed = (name: string, dims: (number | null)[]) => { types.set(name, { type, dims }); return name; };
+  const mean = (value: string, dims: (number | null)[], axes: number[], role: string) =>
+    typed(b.reduce('ReduceMean', value, axes, true, role), dims.map((d, i) => (axes.includes(i) ? 1 : d)));
+
+  // the batch axes of x: its first (Gemm with transA: its second), every one but the last for MatMul
+  const rank = xType.dims.length;
+  const batchAxes = layer.op_type === 'MatMul' ? [...Array(rank - 1).keys()]
+    : [layer.op_type === 'Gemm' && intAttribute(layer, 'transA', 0) ? 1 : 0];
+  const xMean = mean(x, xType.dims, batchAxes, 'input_mean');
+  const layerOfMean = b.op(layer.op_type!, [xMean, w], {}, 'layer_of_mean');
+  b.nodes[b.nodes.length - 1].attribute = layer.attribute;
+  const tMeanDims = tType.dims.map((d, i) => (i === featureAxis ? d : layer.op_type === 'Conv' || layer.op_type === 'ConvTranspose' ? (i === 0 ? 1 : d) : 1));
+  typed(layerOfMean, tMeanDims);
+  const spatial = [...tMeanDims.keys()].filter((i) => i !== featureAxis && tMeanDims[i] !== 1);
+  const batchMean = spatial.length ? mean(layerOfMean, tMeanDims, spatial, 'batch_mean') : layerOfMean;
+  const biasDims = tensorDims(graph.initializer(spec.bias)!);
+  const centeredBias = typed(b.op('Sub', [spec.bias, typed(b.reshape(batchMean, biasDims, 'batch_mean_as_bias'), biasDims)], {}, 'bias'), biasDims);
+  // a new node, not an edit: the step graph shares its node objects with the model
+  const inputs = reader.input!.map((input) => (input === node.output![0] ? centeredBias : input));
+  graph.replaceNode(reader, { ...reader, input: inputs });
+  graph.removeNodes([node]);
 
   // the running mean: not on the gradient path
   const output = graph.uniqueName(`${spec.runningMean}/updated`);
   b.op('Add', [
     b.op('Mul', [spec.runningMean, b.constantScalar('kept', type, 1 - momentum)], {}, 'running_kept'),
-    b.op('Mul', [b.reshape(mean, runningDims, 'batch_mean_flat'), b.constantScalar('rate', type, momentum)], {}, 'running_new'),
+    b.op('Mul', [b.reshape(batchMean, runningDims, 'batch_mean_flat'), b.constantScalar('rate', type, momentum)], {}, 'running_new'),
   ], {}, 'running_mean', output);
   result.runningStatistics.push({ input: spec.runningMean, output });
   for (const constant of b.initializers) {
     types.set(constant.name!, { type: constant.data_type!, dims: tensorDims(constant) });
     graph.addInitializer(constant);
   }
-  graph.insertNodes(b.nodes, graph.nodes.indexOf(graph.producer(t)!) + 1);
+  graph.insertNodes(b.nodes, graph.nodes.indexOf(graph.consumers(centeredBias)[0]));
 }
 
 function replace(graph: Graph, node: NodeProto, b: Builder): void {
