@@ -15,6 +15,7 @@ export { checkWeightNormMarks } from './wn/spec';
 export { inputSpecs, type InputSpec } from './ir/inputs';
 export { convert, type ConvertOptions, type ConvertReport } from '../transforms/weight-norm';
 export { fold, type FoldReport } from '../transforms/fold';
+export { addMeanOnlyBatchNorm, type MeanOnlyBnReport } from '../transforms/mean-only-bn';
 export { addLayerBiases, type BiasedLayer } from './wn/layer-bias';
 export { compileInitGraph } from '../transforms/data-init/init-graph';
 export { resampleDirections } from '../transforms/data-init/resample-v';
