@@ -15,7 +15,8 @@ import { readFloats } from '../src/tensor/values';
 import { convert } from '../transforms/weight-norm';
 import { fold } from '../transforms/fold';
 import { inspectModel } from '../src/wn/inspect';
-import { assertClose, copyModel, feedsFor, randomTensor, run } from './support';
+import { assertClose, copyModel, feedsFor, randomTensor, run, runtime } from './support';
+import { Trainer } from '../src/train/trainer';
 import { assertOneLineError, cli, root } from './helpers/cli';
 
 const CNN = path.join(root, 'models', 'cnn.onnx');
@@ -57,6 +58,27 @@ describe('mean-only batch normalization', function () {
     assert.equal(report.meanOnlyBn!.added[0].featureAxis, -1);
     const again = convert(model, { meanOnlyBn: true }).report.meanOnlyBn!;
     assert.deepEqual(again.added, []);
+  });
+
+  it('takes a bias that reaches the layer through Identity nodes, and trains it', async () => {
+    const model = makeModel({
+      opset: 13, name: 'identity-bias',
+      inputs: [tensorInfo('x', DataType.FLOAT, ['batch', 6])], outputs: [tensorInfo('y', DataType.FLOAT, ['batch', 4])],
+      initializers: [randomTensor('w', [4, 6], 2), randomTensor('b', [4], 3)],
+      nodes: [makeNode('Identity', ['b'], ['b1']), makeNode('Identity', ['b1'], ['b2']), makeNode('Gemm', ['x', 'w', 'b2'], ['y'], { transB: 1 }, 'fc')],
+    });
+    const feeds = feedsFor(model, 5, { batch: 3 });
+    const before = await run(model, feeds);
+    const { report } = convert(model, { meanOnlyBn: true });
+    assert.deepEqual(report.meanOnlyBn!.added.map((m) => m.bias), ['b']);
+    assert.deepEqual(model.graph.nodes.filter((n) => n.op_type === 'Identity'), [], 'the Identity chain is gone');
+    assertClose((await run(model, feeds)).y.data as Float32Array, before.y.data as Float32Array, 1e-5, 1e-6, 'y');
+    const trainer = await Trainer.create(model, [feeds], { runtime, loss: 'mse', optimizer: { kind: 'sgd' } });
+    const target = new runtime.Tensor('float32', new Float32Array(12), [3, 4]);
+    const { loss } = await trainer.step(feeds, target, { lr: 0.1 });
+    assert.ok(Number.isFinite(loss));
+    assert.ok(trainer.graph.parameters.includes('b') && !trainer.graph.parameters.includes('b_running_mean'));
+    await trainer.release();
   });
 
   it('init gives the inference output of WN\'s init, with b = 0 and the running mean holding the shift', () => {

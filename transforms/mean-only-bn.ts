@@ -45,7 +45,9 @@ export function addMeanOnlyBatchNorm(model: Model): { model: Model; report: Mean
     if (layer.biasScale !== 1) { skip(name, op, weight, `Gemm beta = ${layer.biasScale} scales the bias; mean-only BN needs beta = 1`); continue; }
     if (op === 'MatMul' && layer.dims.length > 2) { skip(name, op, weight, 'a batched MatMul weight has features on several axes'); continue; }
     const bias = graph.initializer(layer.bias)!;
-    const reader = graph.consumers(layer.bias)[0];
+    // the node that adds the bias: the layer, or the Add after a MatMul (the bias may reach it through Identity nodes)
+    const reader = op === 'MatMul' ? graph.producer(layer.preActivation)! : node;
+    const biasInput = op === 'MatMul' ? reader.input!.findIndex((i) => i !== node.output![0]) : 2;
     const spec: MeanOnlyBnSpec = {
       layer: name,
       bias: layer.bias,
@@ -55,8 +57,15 @@ export function addMeanOnlyBatchNorm(model: Model): { model: Model; report: Mean
     model.addInitializers([floatTensor(spec.runningMean, bias.data_type!, tensorDims(bias), new Float64Array(layer.features))]);
     const b = new Builder(graph, opset, `${name || weight}/mean_only_bn`, meanOnlyBnDocString(spec));
     const centered = b.op('Sub', [spec.bias, spec.runningMean], {}, 'bias');
-    graph.setNodeInput(reader, reader.input!.indexOf(spec.bias), centered);
     graph.insertNodes(b.nodes, graph.nodes.indexOf(reader));
+    let through = reader.input![biasInput];
+    graph.setNodeInput(reader, biasInput, centered);
+    // Identity nodes that carried the bias to the layer are read by nobody now
+    for (let carrier = graph.producer(through); carrier?.op_type === 'Identity'; carrier = graph.producer(through)) {
+      if (graph.consumers(through).length || graph.isGraphOutput(through)) break;
+      graph.removeUnused([carrier]);
+      through = carrier.input![0];
+    }
     report.added.push({ ...spec, op, features: layer.features });
   }
   return { model, report };
