@@ -85,8 +85,10 @@ function lowerMeanOnlyBn(
   const { type } = tType;
   const featureAxis = spec.featureAxis < 0 ? tType.dims.length - 1 : spec.featureAxis;
   const runningDims = tensorDims(running);
-  if (tType.dims[featureAxis] !== elementCount(runningDims)) {
-    throw new WnError(`${label}: ${tType.dims[featureAxis]} features, but its running mean has ${elementCount(runningDims)} values`);
+  const biasDims = tensorDims(graph.initializer(spec.bias)!);
+  if (tType.dims[featureAxis] !== elementCount(runningDims) || runningDims.join() !== biasDims.join()) {
+    const holds = `its bias is [${biasDims}], its running mean [${runningDims}]`;
+    throw new WnError(`${label}: ${tType.dims[featureAxis]} features, ${holds}; re-run convert --mean-only-bn on the original model`);
   }
   const b = new Builder(graph, opset, `${spec.layer}/mean_only_bn`, 'wn-onnx training mode: mean-only batch normalization');
   const typed = (name: string, dims: (number | null)[]) => { types.set(name, { type, dims }); return name; };
@@ -97,25 +99,28 @@ function lowerMeanOnlyBn(
   const rank = xType.dims.length;
   const batchAxes = layer.op_type === 'MatMul' ? [...Array(rank - 1).keys()]
     : [layer.op_type === 'Gemm' && intAttribute(layer, 'transA', 0) ? 1 : 0];
-  const xMean = mean(x, xType.dims, batchAxes, 'input_mean');
-  const layerOfMean = b.op(layer.op_type!, [xMean, w], {}, 'layer_of_mean');
+  // summed, not averaged, over the batch: ReduceSum's gradient is one Expand, and the count divides the small result
+  const xSum = typed(b.reduce('ReduceSum', x, batchAxes, true, 'input_sum'), xType.dims.map((d, i) => (batchAxes.includes(i) ? 1 : d)));
+  const layerOfSum = b.op(layer.op_type!, [xSum, w], {}, 'layer_of_sum');
   b.nodes[b.nodes.length - 1].attribute = layer.attribute;
-  const tMeanDims = tType.dims.map((d, i) => (i === featureAxis ? d : layer.op_type === 'Conv' || layer.op_type === 'ConvTranspose' ? (i === 0 ? 1 : d) : 1));
-  typed(layerOfMean, tMeanDims);
-  const spatial = [...tMeanDims.keys()].filter((i) => i !== featureAxis && tMeanDims[i] !== 1);
-  const batchMean = spatial.length ? mean(layerOfMean, tMeanDims, spatial, 'batch_mean') : layerOfMean;
-  const biasDims = tensorDims(graph.initializer(spec.bias)!);
-  const centeredBias = typed(b.op('Sub', [spec.bias, typed(b.reshape(batchMean, biasDims, 'batch_mean_as_bias'), biasDims)], {}, 'bias'), biasDims);
+  const spatialLayer = layer.op_type === 'Conv' || layer.op_type === 'ConvTranspose';
+  const sumDims = tType.dims.map((d, i) => (i === featureAxis || (spatialLayer && i > 0) ? d : 1));
+  typed(layerOfSum, sumDims);
+  const spatial = [...sumDims.keys()].filter((i) => i !== featureAxis && sumDims[i] !== 1);
+  const spatialMean = spatial.length ? mean(layerOfSum, sumDims, spatial, 'spatial_mean') : layerOfSum;
+  const summed = typed(b.reshape(spatialMean, biasDims, 'batch_sum_as_bias'), biasDims);
+  const batchMean = typed(b.op('Div', [summed, batchCount(b, x, xType.dims, batchAxes, type)], {}, 'batch_mean'), biasDims);
+  const centeredBias = typed(b.op('Sub', [spec.bias, batchMean], {}, 'bias'), biasDims);
   // a new node, not an edit: the step graph shares its node objects with the model
   const inputs = reader.input!.map((input) => (input === node.output![0] ? centeredBias : input));
   graph.replaceNode(reader, { ...reader, input: inputs });
   graph.removeNodes([node]);
 
-  // the running mean: not on the gradient path
+  // the running mean (of the bias's shape, as the batch mean): not on the gradient path
   const output = graph.uniqueName(`${spec.runningMean}/updated`);
   b.op('Add', [
     b.op('Mul', [spec.runningMean, b.constantScalar('kept', type, 1 - momentum)], {}, 'running_kept'),
-    b.op('Mul', [b.reshape(batchMean, runningDims, 'batch_mean_flat'), b.constantScalar('rate', type, momentum)], {}, 'running_new'),
+    b.op('Mul', [batchMean, b.constantScalar('rate', type, momentum)], {}, 'running_new'),
   ], {}, 'running_mean', output);
   result.runningStatistics.push({ input: spec.runningMean, output });
   for (const constant of b.initializers) {
@@ -123,6 +128,14 @@ function lowerMeanOnlyBn(
     graph.addInitializer(constant);
   }
   graph.insertNodes(b.nodes, graph.nodes.indexOf(graph.consumers(centeredBias)[0]));
+}
+
+/** The number of rows `axes` of x hold, as a scalar of `type`: a constant where the dims are known, else read from x's shape. */
+function batchCount(b: Builder, x: string, dims: (number | null)[], axes: number[], type: DataType): string {
+  const known = axes.map((a) => dims[a]);
+  if (known.every((d) => d !== null)) return b.constantScalar('batch_count', type, (known as number[]).reduce((p, d) => p * d, 1));
+  const sizes = b.op('Gather', [b.op('Shape', [x], {}, 'input_shape'), b.constantInt64('batch_axes', axes)], {}, 'batch_dims');
+  return b.cast(b.reduce('ReduceProd', sizes, [0], false, 'batch_rows'), type, 'batch_count');
 }
 
 function replace(graph: Graph, node: NodeProto, b: Builder): void {
