@@ -49,7 +49,7 @@ const ADAM_PARAMETERS: Tolerance = { rtol: 1e-4, atol: 1e-5 };
 /** The fixture's cases, as the script wrote them (PyTorch's option names). */
 interface TorchCase {
   name: string;
-  model: 'mlp' | 'cnn';
+  model: 'mlp' | 'cnn' | 'decoder';
   loss: LossKind;
   optimizer:
     | { kind: 'sgd'; lr: number; momentum: number; nesterov: boolean; weight_decay: number }
@@ -94,8 +94,10 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
     assert.deepEqual(manifest.cases.map((c) => `${c.model}/${c.name}`), [
       'mlp/sgd', 'mlp/sgd_nesterov', 'mlp/adam', 'mlp/adam_wd',
       'cnn/sgd', 'cnn/sgd_nesterov', 'cnn/adam', 'cnn/adam_wd',
+      'decoder/sgd', 'decoder/sgd_nesterov', 'decoder/adam', 'decoder/adam_wd',
       'mlp/mse_adam', 'mlp/l1_adam',
       'mlp/mean_only_sgd', 'mlp/mean_only_adam', 'cnn/mean_only_sgd', 'cnn/mean_only_adam',
+      'decoder/mean_only_sgd', 'decoder/mean_only_adam',
     ]);
   });
 
@@ -150,14 +152,14 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
         it('ends with PyTorch\'s running means', function () {
           const trained = trainer.trainedModel();
           const means = [...expected.keys()].filter((k) => k.endsWith('_running_mean'));
-          assert.equal(means.length, trainer.graph.parameters.filter((p) => p.endsWith('.weight_g')).length, 'one per layer');
+          assert.equal(means.length, trainer.graph.parameters.filter((p) => p.endsWith('_g')).length, 'one per layer');
           for (const name of means) assertNear(name, readFloats(trained.graph.initializer(name)!), expected.get(name)!, FLOAT32);
         });
       }
 
       it('folds to a plain model with the output of PyTorch\'s trained model', async function () {
         const { model: folded, report } = fold(trainer.trainedModel());
-        assert.equal(report.folded.length, trainer.graph.parameters.filter((p) => p.endsWith('.weight_g')).length, 'every layer folded');
+        assert.equal(report.folded.length, trainer.graph.parameters.filter((p) => p.endsWith('_g')).length, 'every layer folded');
         assert.deepEqual(opTypes(folded), plainOps, 'the plain model\'s operators again');
         const outputs = await run(folded, batch);
         assertNear('logits', outputs.logits.data as Float32Array, expected.get('logits')!, FLOAT32);
