@@ -37,6 +37,7 @@ export { buildBackward, type Backward, type BackwardOptions } from './autodiff/b
 export { differentiableOps } from './autodiff/registry';
 export type { GradientRule, GradContext } from './autodiff/rule';
 export { Trainer, type TrainerOptions, type StepSettings, type StepResult } from './train/trainer';
+export { exportTrainingStep, STEP_CONTRACT_KEY, type StepContract } from './train/export-step';
 export { fit, evaluate, checkTargets, scheduledSettings, TrainingDiverged, type Dataset, type FitOptions, type EpochSummary } from './train/fit';
 export type { OptimizerOptions } from './train/optimizer';
 export type { LossKind } from './train/loss';

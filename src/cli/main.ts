@@ -11,6 +11,7 @@ import { inspectCommand } from './inspect';
 import { log, print } from './options';
 import { serveCommand } from './serve';
 import { trainCommand } from './train';
+import { exportStepCommand } from './export-step';
 import { verifyCommand } from './verify';
 
 /** The version in package.json (dist/src/cli/ is three folders below it). */
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   initCommand(program);
   foldCommand(program);
   trainCommand(program);
+  exportStepCommand(program);
   inspectCommand(program);
   verifyCommand(program);
   serveCommand(program);

@@ -33,14 +33,9 @@ interface TrainFlags {
 
 const DEFAULT_LR: Record<OptimizerKind, number> = { adam: 1e-3, sgd: 1e-2 };
 
-export function trainCommand(program: Command): void {
-  program.command('train')
-    .description('train the model through ONNX Runtime (forward, loss, backward and optimizer compiled into one ONNX graph)')
-    .argument('<model>', 'model to train (weight-normalized or plain)')
-    .requiredOption('--data <[input=]file>', 'training inputs (.npy, .npz, IDX, .pb); repeat as input=file for several inputs', collect)
-    .requiredOption('--labels <file>', 'targets: integer class labels for cross-entropy, values of the output\'s shape for mse and l1')
-    .addOption(outputOption('trained model: the same form as the input (a weight-normalized model stays so; `fold` it for inference)'))
-    .option('--in-place', 'write the trained model over the input model')
+/** The options that shape the step graph (loss, optimizer, normalization, provider): shared with export-train-step. */
+export function stepOptions(command: Command): Command {
+  return command
     .addOption(new Option('--loss <kind>', 'loss on the output').choices(LOSSES as string[]).default('cross-entropy'))
     .option('--loss-output <name>', 'model output the loss is on (default: the first)')
     .addOption(new Option('--optimizer <kind>', 'optimizer').choices(OPTIMIZERS as string[]).default('adam'))
@@ -49,21 +44,49 @@ export function trainCommand(program: Command): void {
     .option('--nesterov', 'sgd with Nesterov momentum')
     .option('--weight-decay <x>', 'L2 penalty added to the gradients', number('--weight-decay'), 0)
     .option('--beta1 <x>', 'adam β1', number('--beta1'), 0.9)
+    .option('--bn-momentum <x>', 'mean-only BN: the new batch mean\'s share in the running mean (as PyTorch\'s BatchNorm)', numberIn('--bn-momentum', 0, 1), DEFAULT_BN_MOMENTUM)
+    .option('--freeze <regex>', 'keep the parameters whose names match fixed', regex)
+    .addOption(epOption());
+}
+
+/** The step graph's settings from the shared options. */
+export type StepFlags = Pick<TrainFlags, 'loss' | 'lossOutput' | 'optimizer' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'beta1'
+  | 'bnMomentum' | 'freeze' | 'ep'>;
+
+export function learningRate(flags: StepFlags): number {
+  const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
+  if (!(lr > 0)) throw new WnError(`--lr must be positive, got ${lr}`);
+  return lr;
+}
+
+export function trainerOptions(runtime: Runtime, flags: StepFlags) {
+  return {
+    runtime, ep: flags.ep, loss: flags.loss, output: flags.lossOutput, freeze: flags.freeze, bnMomentum: flags.bnMomentum,
+    optimizer: { kind: flags.optimizer, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay },
+  };
+}
+
+export function trainCommand(program: Command): void {
+  const command = program.command('train')
+    .description('train the model through ONNX Runtime (forward, loss, backward and optimizer compiled into one ONNX graph)')
+    .argument('<model>', 'model to train (weight-normalized or plain)')
+    .requiredOption('--data <[input=]file>', 'training inputs (.npy, .npz, IDX, .pb); repeat as input=file for several inputs', collect)
+    .requiredOption('--labels <file>', 'targets: integer class labels for cross-entropy, values of the output\'s shape for mse and l1')
+    .addOption(outputOption('trained model: the same form as the input (a weight-normalized model stays so; `fold` it for inference)'))
+    .option('--in-place', 'write the trained model over the input model');
+  stepOptions(command)
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule; paper: the second half of the epochs lowers lr linearly toward 0 and sets β1 to 0.5').choices(SCHEDULES as string[]).default('constant'))
     .option('--batch-size <n>', 'samples per step', positiveInteger('--batch-size'), 100)
     .option('--epochs <n>', 'passes over the data', positiveInteger('--epochs'), 10)
     .option('--no-shuffle', 'take the batches in file order')
     .option('--seed <k>', 'seed for shuffling, dropout and input noise', number('--seed'), 0)
-    .option('--bn-momentum <x>', 'mean-only BN: the new batch mean\'s share in the running mean (as PyTorch\'s BatchNorm)', numberIn('--bn-momentum', 0, 1), DEFAULT_BN_MOMENTUM)
     .option('--input-noise <std>', 'add Gaussian noise of this standard deviation to the inputs at every training step', numberIn('--input-noise', 0), 0)
-    .option('--freeze <regex>', 'keep the parameters whose names match fixed', regex)
     .option('--val-data <[input=]file>', 'validation inputs (evaluated after every epoch)', collect)
     .option('--val-labels <file>', 'validation targets')
     .option('--checkpoint <dir>', 'write a checkpoint after every epoch into this folder')
     .option('--resume <dir>', 'continue from the latest checkpoint in this folder (same settings; gives what the uninterrupted run gives)')
     .option('--plot <file>', 'write the loss/accuracy curves (.svg or .png)')
     .addOption(fsyncOption())
-    .addOption(epOption())
     .addOption(jsonOption())
     .action(async (modelFile: string, flags: TrainFlags) => train(modelFile, flags));
 }
@@ -108,8 +131,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   if (flags.plot) checkPlotFile(flags.plot, loaded.files);
   const checkpointDir = flags.checkpoint ?? flags.resume;
   if (checkpointDir) checkOutputFolder(checkpointDir, '--checkpoint folder', loaded.files);
-  const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
-  if (!(lr > 0)) throw new WnError(`--lr must be positive, got ${lr}`);
+  const lr = learningRate(flags);
   const data = readDataset(loaded.model, flags.data, flags.labels, { data: '--data', labels: '--labels' });
   const validation = flags.valData ? readDataset(loaded.model, flags.valData, flags.valLabels!, { data: '--val-data', labels: '--val-labels' }) : undefined;
   const resumed = flags.resume ? readCheckpoint(flags.resume) : undefined;
@@ -120,9 +142,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   }
 
   const trainer = await Trainer.create(loaded.model, [probeBatch(runtime, data.inputs, flags.batchSize)], {
-    runtime, ep: flags.ep, loss: flags.loss, output: flags.lossOutput, freeze: flags.freeze, seed: flags.seed,
-    bnMomentum: flags.bnMomentum, inputNoise: flags.inputNoise,
-    optimizer: { kind: flags.optimizer, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay },
+    ...trainerOptions(runtime, flags), seed: flags.seed, inputNoise: flags.inputNoise,
   });
   checkTargets(trainer, data);
   if (validation) checkTargets(trainer, validation);

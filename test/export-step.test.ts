@@ -1,0 +1,72 @@
+/**
+ * `wn-onnx export-train-step`: the step graph and its start, run by a plain onnxruntime-node script
+ * (test/helpers/plain-train-step.js, the README's, no wn-onnx import), train exactly as `wn-onnx
+ * train` does: every trained tensor equal bit for bit, for Adam on the WN CNN and SGD on the CNN
+ * with mean-only BN (its running means carried too).
+ */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadModel } from '../src/ir/model';
+import { readFloats } from '../src/tensor/values';
+import { STEP_CONTRACT_KEY, type StepContract } from '../src/train/export-step';
+import { assertOneLineError, cli, root } from './helpers/cli';
+
+const SCRIPT = path.join(root, 'test', 'helpers', 'plain-train-step.js');
+const CASES = [
+  { name: 'WN CNN, adam', convert: [], train: ['--optimizer', 'adam', '--lr', '0.002'] },
+  { name: 'CNN with mean-only BN, sgd with momentum', convert: ['--mean-only-bn'], train: ['--optimizer', 'sgd', '--lr', '0.001', '--momentum', '0.9'] },
+];
+
+describe('export-train-step: the step graph trains from a plain onnxruntime-node script', function () {
+  this.timeout(120_000);
+  let work: string;
+  const file = (name: string) => path.join(work, name);
+  before(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-export-step-'));
+    const made = spawnSync(process.execPath, [path.join(root, 'dist', 'models', 'make-fashion-slice.js'),
+      '--train', '300', '--test', '1', '--from', path.join(root, 'web', 'data'), '--to', file('rows')]);
+    assert.equal(made.status, 0, made.stderr?.toString());
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+  const images = () => file('rows/train-images-idx3-ubyte.gz');
+  const labels = () => file('rows/train-labels-idx1-ubyte.gz');
+
+  for (const [i, c] of CASES.entries()) {
+    it(`${c.name}: three steps equal wn-onnx train's, bit for bit`, () => {
+      const [model, init, step] = [`m${i}.onnx`, `m${i}-init.onnx`, `step${i}.onnx`].map(file);
+      assert.equal(cli(['convert', path.join(root, 'models', 'cnn.onnx'), ...c.convert, '-o', model]).code, 0);
+      assert.equal(cli(['init', model, '--data', images(), '--batch-size', '100', '-o', init]).code, 0);
+      const exported = cli(['export-train-step', init, ...c.train, '--json', '-o', step]);
+      assert.equal(exported.code, 0, exported.err);
+      const contract = JSON.parse(exported.out) as StepContract;
+      fs.writeFileSync(file(`step${i}.json`), exported.out);
+      assert.equal(contract.start, `step${i}.start.onnx`);
+      assert.deepEqual(JSON.parse(loadModel(fs.readFileSync(step)).proto.metadata_props!.find((p) => p.key === STEP_CONTRACT_KEY)!.value!), contract);
+      assert.equal(contract.carried.filter((k) => k.role === 'running statistic').length, c.convert.length ? 4 : 0);
+
+      const plain = spawnSync(process.execPath, [SCRIPT, step, file(`step${i}.json`), images(), labels(), '3'], { encoding: 'utf8', cwd: root, maxBuffer: 1 << 26 });
+      assert.equal(plain.status, 0, plain.stderr);
+      const trainedByScript = JSON.parse(plain.stdout) as Record<string, number[]>;
+      const train = cli(['train', init, '--data', images(), '--labels', labels(), '--no-shuffle', '--epochs', '1', ...c.train, '-o', file(`t${i}.onnx`)]);
+      assert.equal(train.code, 0, train.err);
+      const trained = loadModel(fs.readFileSync(file(`t${i}.onnx`)));
+      assert.ok(Object.keys(trainedByScript).length >= 12);
+      for (const [name, values] of Object.entries(trainedByScript)) {
+        const expected = readFloats(trained.graph.initializer(name)!);
+        assert.deepEqual(Float32Array.from(values), Float32Array.from(expected), name);
+      }
+    });
+  }
+
+  it('is the script the README shows', () => {
+    assert.ok(fs.readFileSync(path.join(root, 'README.md'), 'utf8').includes(`\`\`\`js\n${fs.readFileSync(SCRIPT, 'utf8')}\`\`\``));
+  });
+
+  it('refuses standard output and an output that is its input, in one line', () => {
+    assertOneLineError(cli(['export-train-step', file('m0-init.onnx'), '-o', '-']), /writes two files/);
+    assertOneLineError(cli(['export-train-step', file('m0-init.onnx'), '-o', file('m0-init.onnx')]), /input/);
+  });
+});
