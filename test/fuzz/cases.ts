@@ -25,10 +25,10 @@ export type Mode = 'in-process' | 'spawn' | 'stdin' | 'stdout' | 'closed-pipe' |
 
 export const SPAWNED_MODES: readonly Mode[] = ['spawn', 'stdin', 'stdout', 'closed-pipe', 'head'];
 
-/** Commands in turn: init and train (the slow ones) on one case in twenty each. */
+/** Commands in turn: init, train and export-train-step (the slow ones) on one case in twenty each. */
 const ROTATION: readonly CommandName[] = [
   'inspect', 'convert', 'fold', 'inspect --json', 'convert', 'fold', 'inspect', 'convert', 'fold', 'init',
-  'inspect --json', 'convert', 'fold', 'inspect', 'convert', 'fold', 'inspect --json', 'convert', 'fold', 'train',
+  'inspect --json', 'convert', 'fold', 'inspect', 'export-train-step', 'fold', 'inspect --json', 'convert', 'fold', 'train',
 ];
 
 /** Share of cases run as a real process with the same arguments (the rest run inside a worker). */
@@ -152,6 +152,7 @@ function commandArgs(plan: CasePlan, output: string, rng: Random): string[] {
     case 'inspect --json': return ['inspect', model, '--json'];
     case 'init': return ['init', model, '--data', DATA_FILE, '-o', output, '--batch-size', '4'];
     case 'train': return ['train', model, '--data', DATA_FILE, '--labels', LABELS_FILE, '--epochs', '1', '--batch-size', '4', '-o', output];
+    case 'export-train-step': return ['export-train-step', model, '-o', output, ...(rng.chance(0.5) ? ['--json'] : [])];
     default: {
       const extra = rng.chance(0.1) ? ['--external-threshold', rng.pick(['0', '1024', '100000'])] : [];
       return [plan.command, model, '-o', output, ...extra, ...(rng.chance(0.1) ? ['--json'] : [])];
@@ -160,8 +161,10 @@ function commandArgs(plan: CasePlan, output: string, rng: Random): string[] {
 }
 
 /** OUT and OUT.data, lexically and through the real path of OUT's folder. */
-function outputPaths(cwd: string, output: string): string[] {
+function outputPaths(cwd: string, output: string, command: CommandName): string[] {
   if (output === '-') return [];
+  // export-train-step also writes its start model beside the step
+  if (command === 'export-train-step') return [output, `${output.replace(/\.onnx$/, '')}.start.onnx`].flatMap((o) => outputPaths(cwd, o, 'convert'));
   const lexical = path.resolve(cwd, output);
   let real = lexical;
   try {
@@ -194,7 +197,7 @@ export function prepareCase(
   const trick = OUTPUT_TRICKS.find((t) => t.name === plan.output);
   const output = trick ? trick.setup(dir, outside, rng, seed) : plan.output === 'stdout' ? '-' : DEFAULT_OUTPUT;
   const args = commandArgs(plan, output, rng);
-  return { plan, root, cwd: dir, args, detail: details.join('; '), outputs: writesModel(plan.command) ? outputPaths(dir, output) : [] };
+  return { plan, root, cwd: dir, args, detail: details.join('; '), outputs: writesModel(plan.command) ? outputPaths(dir, output, plan.command) : [] };
 }
 
 /** The case in one line: command, mode, seed, mutations, output trick. */
@@ -249,4 +252,5 @@ export type WorkerReply =
   | { type: 'stray'; index: number; error: string };
 
 /** The time a case's command may take. */
-export const caseLimit = (config: RunConfig, plan: CasePlan) => (readsData(plan.command) ? config.trainTimeoutMs : config.timeoutMs);
+export const caseLimit = (config: RunConfig, plan: CasePlan) =>
+  (readsData(plan.command) || plan.command === 'export-train-step' ? config.trainTimeoutMs : config.timeoutMs);

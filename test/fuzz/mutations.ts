@@ -18,7 +18,7 @@ import { MARKER } from '../../src/wn/spec';
 import type { Random } from './random';
 import type { SeedModel } from './seeds';
 
-export type CommandName = 'inspect' | 'inspect --json' | 'convert' | 'fold' | 'init' | 'train';
+export type CommandName = 'inspect' | 'inspect --json' | 'convert' | 'fold' | 'init' | 'train' | 'export-train-step';
 
 export const DATA_FILE = 'x.npy';
 export const LABELS_FILE = 'y.npy';
