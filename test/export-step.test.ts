@@ -13,6 +13,12 @@ import { loadModel } from '../src/ir/model';
 import { readFloats } from '../src/tensor/values';
 import { STEP_CONTRACT_KEY, type StepContract } from '../src/train/export-step';
 import { assertOneLineError, cli, root } from './helpers/cli';
+import type * as ort from 'onnxruntime-common';
+import { DataType } from '../src/onnx/enums';
+import { saveModel } from '../src/ir/model';
+import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
+import { floatTensor } from '../src/tensor/values';
+import { randomTensor, runtime } from './support';
 
 const SCRIPT = path.join(root, 'test', 'helpers', 'plain-train-step.js');
 const CASES = [
@@ -60,6 +66,41 @@ describe('export-train-step: the step graph trains from a plain onnxruntime-node
       }
     });
   }
+
+  it('lists dropout masks and batch-norm running statistics in the contract, and the step runs with them fed', async () => {
+    const F = DataType.FLOAT;
+    const model = makeModel({
+      opset: 13, name: 'dropout-bn',
+      inputs: [tensorInfo('x', F, ['batch', 6])], outputs: [tensorInfo('y', F, ['batch', 4])],
+      initializers: [
+        randomTensor('w', [4, 6], 1), randomTensor('b', [4], 2), randomTensor('scale', [4], 3), randomTensor('shift', [4], 4),
+        floatTensor('mean', F, [4], new Float32Array(4)), floatTensor('var', F, [4], new Float32Array(4).fill(1)),
+        floatTensor('ratio', F, [], Float32Array.of(0.25)),
+      ],
+      nodes: [
+        makeNode('Gemm', ['x', 'w', 'b'], ['t'], { transB: 1 }, 'fc'),
+        makeNode('BatchNormalization', ['t', 'scale', 'shift', 'mean', 'var'], ['n'], {}, 'bn'),
+        makeNode('Dropout', ['n', 'ratio'], ['y'], {}, 'drop'),
+      ],
+    });
+    fs.writeFileSync(file('dropout-bn.onnx'), saveModel(model));
+    const exported = cli(['export-train-step', file('dropout-bn.onnx'), '--loss', 'mse', '--json', '-o', file('dropout-bn-step.onnx')]);
+    assert.equal(exported.code, 0, exported.err);
+    const contract = JSON.parse(exported.out) as StepContract;
+    assert.deepEqual(contract.dropoutMasks.map((m) => [m.keep, m.dims]), [[0.75, [null, 4]]]);
+    assert.deepEqual(contract.carried.filter((c) => c.role === 'running statistic').map((c) => c.input), ['mean', 'var']);
+    const session = await runtime.InferenceSession.create(file('dropout-bn-step.onnx'));
+    const start = await (await runtime.InferenceSession.create(file(contract.start))).run({});
+    const feeds: Record<string, ort.Tensor> = { ...start,
+      x: new runtime.Tensor('float32', Float32Array.from({ length: 18 }, (_, i) => Math.sin(i)), [3, 6]),
+      [contract.target.input]: new runtime.Tensor('float32', new Float32Array(12), [3, 4]),
+      [contract.dropoutMasks[0].input]: new runtime.Tensor('float32', new Float32Array(12).fill(1 / 0.75), [3, 4]) };
+    for (const s of contract.scalars) feeds[s.input] = new runtime.Tensor('float32', Float32Array.of(0.01), []);
+    const out = await session.run(feeds);
+    assert.ok(Number.isFinite(out[contract.loss].data[0] as number));
+    const varOut = contract.carried.find((c) => c.input === 'var')!.output;
+    assert.notDeepEqual(Array.from(out[varOut].data as Float32Array), [1, 1, 1, 1], 'the running variance moved');
+  });
 
   it('is the script the README shows', () => {
     assert.ok(fs.readFileSync(path.join(root, 'README.md'), 'utf8').includes(`\`\`\`js\n${fs.readFileSync(SCRIPT, 'utf8')}\`\`\``));
