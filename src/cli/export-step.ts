@@ -3,7 +3,7 @@
  * optimizer) as a plain ONNX model any ONNX Runtime trains with, and prints its contract.
  */
 import * as path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { WnError } from '../errors';
 import { inputSpecs } from '../ir/inputs';
 import { randomFeeds } from '../runtime/tensors';
@@ -12,7 +12,7 @@ import { exportTrainingStep } from '../train/export-step';
 import { runtimeFor } from '../node/runtime';
 import { saveModelFile } from '../node/model-file';
 import { checkOutputFile } from '../node/outputs';
-import { jsonOption, loadForRewrite, log, outputOption, outputTarget, printJson } from './options';
+import { jsonOption, loadForRewrite, log, outputTarget, printJson } from './options';
 import { learningRate, stepOptions, trainerOptions, type StepFlags } from './train';
 
 interface ExportFlags extends StepFlags { output?: string; json?: boolean }
@@ -21,7 +21,7 @@ export function exportStepCommand(program: Command): void {
   const command = program.command('export-train-step')
     .description('write the training step (forward, loss, backward, optimizer) as a plain ONNX model, with its contract')
     .argument('<model>', 'model to train (weight-normalized or plain)')
-    .addOption(outputOption('the step model'));
+    .addOption(new Option('-o, --output <file>', 'the step model; its start model goes beside it (STEP.start.onnx)'));
   stepOptions(command)
     .addOption(jsonOption())
     .action(async (modelFile: string, flags: ExportFlags) => exportStep(modelFile, flags));
