@@ -32,7 +32,6 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { numberIn, positiveInteger } from '../src/cli/options';
 import { DataType } from '../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
@@ -41,8 +40,10 @@ import type { Model } from '../src/ir/model';
 import { elementCount, floatTensor } from '../src/tensor/values';
 import { seededRandom } from '../src/tensor/random';
 import { saveModelFile } from '../src/node/model-file';
+import { readSampleData } from '../src/data/sample-data';
+import { parseNpy } from '../src/data/npy';
 import type { EpochSummary } from '../src/train/fit';
-import { runProcess } from './process';
+import { median, runProcess } from './process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'wn-onnx.js');
@@ -121,15 +122,10 @@ function writeFile(file: string, data: string | Uint8Array): void {
 
 // ---- data -----------------------------------------------------------------------------------
 
-/** A gzipped IDX file (MNIST's format) of unsigned bytes. */
+/** A gzipped IDX file (MNIST's format) of unsigned bytes, read as wn-onnx reads sample data. */
 function readIdx(file: string): { dims: number[]; data: Uint8Array } {
-  const bytes = zlib.gunzipSync(fs.readFileSync(file));
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const magic = view.getUint32(0);
-  if (magic >> 8 !== 0x08) throw new Error(`${file}: not an IDX file of unsigned bytes`);
-  const dims = Array.from({ length: magic & 0xff }, (_, i) => view.getUint32(4 + 4 * i));
-  const start = 4 + 4 * dims.length;
-  return { dims, data: bytes.subarray(start, start + elementCount(dims)) };
+  const [array] = readSampleData(fs.readFileSync(file), file).values();
+  return { dims: array.shape, data: array.data as Uint8Array };
 }
 
 /** A version 1.0 .npy file: little-endian float32 or int64, C order. */
@@ -191,9 +187,7 @@ function prepareData(o: Options): DataFiles {
 function initBatch(files: DataFiles, o: Options, seed: number): string {
   const file = path.join(files.dir, `init-${o.trainSize}-seed${seed}.npy`);
   if (fs.existsSync(file)) return file;
-  const bytes = fs.readFileSync(files.trainImages);
-  const start = 10 + bytes.readUInt16LE(8);
-  const images = new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.byteLength));
+  const images = parseNpy(fs.readFileSync(files.trainImages), files.trainImages).data as Float32Array;
   const random = seededRandom(9000 + seed);
   const order = Uint32Array.from({ length: o.trainSize }, (_, i) => i);
   const rows = Math.min(BATCH, o.trainSize);
@@ -337,10 +331,6 @@ function std(xs: readonly number[]): number {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 const testError = (r: RunResult) => 1 - r.epochs.at(-1)!.valAccuracy!;
 

@@ -1,4 +1,4 @@
-/** Running one benchmark measurement as a process of its own (shared by the bench scripts). */
+/** Running one benchmark measurement as a process of its own, and the median (shared by the bench scripts). */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
@@ -36,4 +36,11 @@ export function measured(command: string, args: string[]): Measured {
     throw new Error(`${command} ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}${r.stdout}`);
   }
   return { wallS, rssBytes: Number(m[2]) * 1024, stdout: r.stdout, stderr: lines.join('\n') };
+}
+
+/** The median of some measurements. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

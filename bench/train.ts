@@ -37,7 +37,7 @@ import { makeNode } from '../src/ir/make';
 import { floatTensor, tensorDims } from '../src/tensor/values';
 import type { InputArray } from '../src/data/batch';
 import { Trainer } from '../src/train/trainer';
-import { runProcess } from './process';
+import { median, runProcess } from './process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CNN = path.join(ROOT, 'models', 'cnn.onnx');
@@ -60,12 +60,6 @@ function parseArgs(argv: string[]): Options {
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 type ModelKind = 'plain' | 'wn' | 'wn-mean-only-bn' | 'wn-init' | 'wn-mean-only-bn-init' | 'bn';
 

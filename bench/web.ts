@@ -22,7 +22,7 @@ import type { Page } from 'playwright-core';
 import { positiveInteger } from '../src/cli/options';
 import { writeBigModel } from './make_big_model';
 import { openPage, startServe } from '../test/helpers/page';
-import { runProcess } from './process';
+import { median, runProcess } from './process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'wn-onnx.js');
@@ -32,11 +32,6 @@ const BIG = { layers: 6, size: 2048 };
 interface Options { warmup: number; steps: number; webgpuSteps: number; repeat: number }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 const seconds = (x: number) => `${x.toFixed(2)} s`;
 

@@ -28,7 +28,7 @@ import { isDefaultDomain } from '../src/ir/graph';
 import { intAttribute } from '../src/ir/attributes';
 import { Evaluator } from '../src/ir/evaluate';
 import { featureNorms, scaleFeatures } from '../src/tensor/norms';
-import { elementCount, floatStorage, floatsToRaw, floatTensor, readFloats, tensorDims } from '../src/tensor/values';
+import { elementCount, floatStorage, floatsToRaw, floatTensor, readFloats, tensorDims, withFloatValues } from '../src/tensor/values';
 import { computeType, gShape, weightNormGroups, type ForeignForm, type WeightNormSpec } from '../src/wn/spec';
 import { traceWeight, weightSlots } from '../src/wn/layers';
 import { foreignWeightNorm, plainWeightName } from '../src/wn/foreign';
@@ -147,7 +147,7 @@ function foldMeanOnlyBn(model: Model, report: FoldReport): void {
     if (b.length !== mean.length) throw new WnError(`cannot fold the mean-only BN of layer "${spec.layer}": bias and running mean differ in size`);
     graph.setNodeInput(reader, reader.input!.indexOf(node.output![0]), spec.bias);
     graph.removeNodes([node]);
-    graph.replaceInitializer(spec.bias, [floatTensor(spec.bias, bias.data_type as DataType, tensorDims(bias), b.map((x, i) => x - mean[i]))]);
+    graph.replaceInitializer(spec.bias, [withFloatValues(bias, b.map((x, i) => x - mean[i]))]);
     graph.removeInitializer(spec.runningMean);
     graph.removeGraphInputs(new Set([spec.runningMean]));
     report.meanOnlyBn.push({ layer: spec.layer, bias: spec.bias });

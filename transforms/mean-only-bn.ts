@@ -14,6 +14,7 @@
  *      and MatMul with a batched weight are left out, with the reason;
  *   3. a layer that has mean-only BN already is left as it is.
  */
+import type { NodeProto } from '../src/onnx/proto';
 import type { Model } from '../src/ir/model';
 import { Builder } from '../src/ir/builder';
 import { floatTensor, tensorDims } from '../src/tensor/values';
@@ -58,14 +59,11 @@ export function addMeanOnlyBatchNorm(model: Model): { model: Model; report: Mean
     const b = new Builder(graph, opset, `${name || weight}/mean_only_bn`, meanOnlyBnDocString(spec));
     const centered = b.op('Sub', [spec.bias, spec.runningMean], {}, 'bias');
     graph.insertNodes(b.nodes, graph.nodes.indexOf(reader));
-    let through = reader.input![biasInput];
+    const carriers: NodeProto[] = [];
+    for (let p = graph.producer(reader.input![biasInput]); p?.op_type === 'Identity'; p = graph.producer(p.input![0])) carriers.push(p);
     graph.setNodeInput(reader, biasInput, centered);
-    // Identity nodes that carried the bias to the layer are read by nobody now
-    for (let carrier = graph.producer(through); carrier?.op_type === 'Identity'; carrier = graph.producer(through)) {
-      if (graph.consumers(through).length || graph.isGraphOutput(through)) break;
-      graph.removeUnused([carrier]);
-      through = carrier.input![0];
-    }
+    // the Identity nodes that carried the bias to the layer go, where nothing else reads them
+    graph.removeUnused(carriers);
     report.added.push({ ...spec, op, features: layer.features });
   }
   return { model, report };

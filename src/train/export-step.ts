@@ -8,11 +8,11 @@
  * Runtime (any binding, any provider) trains with the two; the contract says which input is
  * what and which output feeds which input.
  */
-import type { Model } from '../ir/model';
+import { Model } from '../ir/model';
 import { makeModel, makeNode } from '../ir/make';
 import { tensorValueInfo } from '../ir/graph';
 import { floatTensor } from '../tensor/values';
-import type { SavedTensor } from './trainer';
+import type { SavedTensor, StepSettings } from './trainer';
 import type { TrainingGraph } from './step-graph';
 import type { OptimizerOptions } from './optimizer';
 import type { LossKind } from './loss';
@@ -35,15 +35,13 @@ export interface StepContract {
   scalars: { input: string; value: ScalarRole }[];
   /** The optimizer's settings the scalars are computed from; the rest are constants in the graph. */
   optimizer: OptimizerOptions & { lr: number; beta1?: number };
-  /** Fed back: each run's `output` is the next run's `input` (the first run takes the initializer of the input's name). */
+  /** Fed back: each run's `output` is the next run's `input` (the first run takes the start model's output of that name). */
   carried: { input: string; output: string; role: 'parameter' | 'optimizer state' | 'running statistic' }[];
   /** The start model's file: run it once (no inputs) for the first step's carried inputs. */
   start: string;
   /** Dropout masks to feed each step: Bernoulli(keep) / keep, of the dims given (null: the batch size). */
   dropoutMasks: { input: string; keep: number; dims: (number | null)[] }[];
 }
-
-export interface StepSettings { lr: number; beta1?: number }
 
 /**
  * The step graph of `graph` with its contract (also under STEP_CONTRACT_KEY in its metadata), and
@@ -61,10 +59,6 @@ export function exportTrainingStep(
       { input: s.oneMinusBeta1!, value: '1 - beta1' }, { input: s.biasCorrection2Sqrt!, value: 'sqrt(1 - beta2^t)' },
     ]
     : [{ input: s.stepSize, value: 'lr' }];
-  const roleOf = (input: string): StepContract['carried'][number]['role'] => {
-    if (graph.parameters.includes(input)) return 'parameter';
-    return graph.carried.find((c) => c.input === input)?.initializer ? 'running statistic' : 'optimizer state';
-  };
   const classes = graph.outputDims[graph.outputDims.length - 1];
   const contract: StepContract = {
     format: 'wn-onnx train step 1',
@@ -77,13 +71,17 @@ export function exportTrainingStep(
       ...optimizer, lr: settings.lr,
       ...(adam ? { beta1: settings.beta1 ?? 0.9, beta2: optimizer.beta2 ?? 0.999, eps: optimizer.eps ?? 1e-8 } : {}),
     },
-    carried: graph.carried.map((c) => ({ input: c.input, output: c.output, role: roleOf(c.input) })),
+    carried: graph.carried.map((c) => ({
+      input: c.input, output: c.output,
+      // carried tensors that start from an initializer and do not train are running statistics
+      role: graph.parameters.includes(c.input) ? 'parameter' : c.initializer ? 'running statistic' : 'optimizer state',
+    })),
     start: startFile,
     dropoutMasks: graph.dropoutMasks.map((m) => ({ input: m.input, keep: m.keep, dims: m.dims })),
   };
   const proto = graph.model.proto;
   const metadata = [...(proto.metadata_props ?? []).filter((p) => p.key !== STEP_CONTRACT_KEY), { key: STEP_CONTRACT_KEY, value: JSON.stringify(contract) }];
-  graph.model.proto.metadata_props = metadata;
+  const model = new Model({ ...proto, metadata_props: metadata });
   const start = makeModel({
     opset: graph.model.defaultOpset(), name: 'wn-onnx training step: start',
     inputs: [],
@@ -91,5 +89,5 @@ export function exportTrainingStep(
     initializers: state.map((t) => floatTensor(`${t.name}.start`, t.type, t.dims, t.data)),
     nodes: state.map((t) => makeNode('Identity', [`${t.name}.start`], [t.name])),
   });
-  return { model: graph.model, start, contract };
+  return { model, start, contract };
 }

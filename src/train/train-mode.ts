@@ -92,8 +92,6 @@ function lowerMeanOnlyBn(
   }
   const b = new Builder(graph, opset, `${spec.layer}/mean_only_bn`, 'wn-onnx training mode: mean-only batch normalization');
   const typed = (name: string, dims: (number | null)[]) => { types.set(name, { type, dims }); return name; };
-  const mean = (value: string, dims: (number | null)[], axes: number[], role: string) =>
-    typed(b.reduce('ReduceMean', value, axes, true, role), dims.map((d, i) => (axes.includes(i) ? 1 : d)));
 
   // the batch axes of x: its first (Gemm with transA: its second), every one but the last for MatMul
   const rank = xType.dims.length;
@@ -107,7 +105,8 @@ function lowerMeanOnlyBn(
   const sumDims = tType.dims.map((d, i) => (i === featureAxis || (spatialLayer && i > 0) ? d : 1));
   typed(layerOfSum, sumDims);
   const spatial = [...sumDims.keys()].filter((i) => i !== featureAxis && sumDims[i] !== 1);
-  const spatialMean = spatial.length ? mean(layerOfSum, sumDims, spatial, 'spatial_mean') : layerOfSum;
+  const spatialMean = spatial.length ? b.reduce('ReduceMean', layerOfSum, spatial, true, 'spatial_mean') : layerOfSum;
+  typed(spatialMean, sumDims.map((d, i) => (spatial.includes(i) ? 1 : d)));
   const summed = typed(b.reshape(spatialMean, biasDims, 'batch_sum_as_bias'), biasDims);
   const batchMean = typed(b.op('Div', [summed, batchCount(b, x, xType.dims, batchAxes, type)], {}, 'batch_mean'), biasDims);
   const centeredBias = typed(b.op('Sub', [spec.bias, batchMean], {}, 'bias'), biasDims);

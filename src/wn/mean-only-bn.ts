@@ -8,6 +8,7 @@
 import type { NodeProto } from '../onnx/proto';
 import type { Graph } from '../ir/graph';
 import { WnError } from '../errors';
+import { readMark } from './spec';
 
 export const MEAN_ONLY_BN_MARKER = 'wn-onnx mean_only_bn: y = t - mean(t) + b; saved as bias = b - running_mean ';
 
@@ -27,12 +28,9 @@ export function meanOnlyBnDocString(spec: MeanOnlyBnSpec): string {
 
 /** The spec a node carries, or undefined for a node convert --mean-only-bn did not insert; a damaged one is an error. */
 export function meanOnlyBnSpec(node: NodeProto): MeanOnlyBnSpec | undefined {
-  const doc = node.doc_string ?? '';
-  if (!doc.startsWith(MEAN_ONLY_BN_MARKER)) return undefined;
-  let spec: MeanOnlyBnSpec | undefined;
-  try {
-    spec = JSON.parse(doc.slice(MEAN_ONLY_BN_MARKER.length)) as MeanOnlyBnSpec;
-  } catch { /* reported below */ }
+  const mark = readMark(node, MEAN_ONLY_BN_MARKER);
+  if (!mark) return undefined;
+  const spec = mark.json as MeanOnlyBnSpec | undefined;
   const named = (x: unknown) => typeof x === 'string' && x.length > 0;
   const fine = spec && typeof spec === 'object' && named(spec.layer) && named(spec.bias) && named(spec.runningMean)
     && (spec.featureAxis === 1 || spec.featureAxis === -1);

@@ -39,14 +39,25 @@ export function specDocString(spec: WeightNormSpec): string {
   return MARKER + JSON.stringify(spec);
 }
 
+/**
+ * What follows `marker` in a node's doc_string, parsed: undefined where the node carries no such
+ * mark, { json: undefined } where what follows is not JSON.
+ */
+export function readMark(node: NodeProto, marker: string): { json: unknown } | undefined {
+  const doc = node.doc_string ?? '';
+  if (!doc.startsWith(marker)) return undefined;
+  try {
+    return { json: JSON.parse(doc.slice(marker.length)) };
+  } catch {
+    return { json: undefined };
+  }
+}
+
 /** The spec a node carries, or undefined for a node convert did not insert; a damaged spec is an error. */
 export function nodeSpec(node: NodeProto): WeightNormSpec | undefined {
-  const doc = node.doc_string ?? '';
-  if (!doc.startsWith(MARKER)) return undefined;
-  let spec: WeightNormSpec | undefined;
-  try {
-    spec = JSON.parse(doc.slice(MARKER.length)) as WeightNormSpec;
-  } catch { /* reported below */ }
+  const mark = readMark(node, MARKER);
+  if (!mark) return undefined;
+  const spec = mark.json as WeightNormSpec | undefined;
   const problem = spec ? specProblem(spec) : 'it is not JSON';
   if (problem) throw new WnError(`node "${node.name}": its wn-onnx weight_norm mark is damaged (${problem}); re-run convert on the original model`);
   return spec;

@@ -1,7 +1,8 @@
 /**
  * compileInitGraph: the graph that does the paper's data-dependent init in ONE run. A copy of
  * the model (the model itself is not changed) in which every listed layer
- *   - runs with g = 1 and bias = 0 (and mean-only BN's running mean 0), so its pre-activation is t = v·x/‖v‖ (times Gemm's alpha),
+ *   - runs with g = 1 and bias = 0 (and mean-only BN's running mean 0), so its pre-activation
+ *     is t = v·x/‖v‖ (times Gemm's alpha),
  *   - takes the batch statistics of t per output feature: μ, σ = sqrt(var + ε) (population
  *     variance; ε 1e-8 for convolutions, 1e-10 for dense layers, as the reference code),
  *   - hands s·(t − μ)/σ on instead of t, which is exactly what the layer computes once
