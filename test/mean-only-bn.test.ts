@@ -60,6 +60,16 @@ describe('mean-only batch normalization', function () {
     assert.deepEqual(again.added, []);
   });
 
+  it('names an unnamed layer by its weight, so its mark reads back', () => {
+    const model = loadModel(fs.readFileSync(CNN));
+    for (const node of model.graph.nodes) node.name = '';
+    const { report } = convert(model, { meanOnlyBn: true });
+    assert.deepEqual(report.meanOnlyBn!.added.map((m) => m.layer), ['conv1.weight', 'conv2.weight', 'fc1.weight', 'fc2.weight']);
+    const saved = loadModel(saveModel(model));
+    assert.equal(inspectModel(saved).filter((l) => l.meanOnlyBn).length, 4);
+    assert.equal(fold(saved).report.meanOnlyBn.length, 4);
+  });
+
   it('takes a bias that reaches the layer through Identity nodes, and trains it', async () => {
     const model = makeModel({
       opset: 13, name: 'identity-bias',

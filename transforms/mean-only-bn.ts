@@ -50,13 +50,14 @@ export function addMeanOnlyBatchNorm(model: Model): { model: Model; report: Mean
     const reader = op === 'MatMul' ? graph.producer(layer.preActivation)! : node;
     const biasInput = op === 'MatMul' ? reader.input!.findIndex((i) => i !== node.output![0]) : 2;
     const spec: MeanOnlyBnSpec = {
-      layer: name,
+      // a node name need not be there: the weight names an unnamed layer
+      layer: name || weight,
       bias: layer.bias,
       runningMean: graph.uniqueName(`${layer.bias}_running_mean`),
       featureAxis: op === 'Conv' || op === 'ConvTranspose' ? 1 : -1,
     };
     model.addInitializers([floatTensor(spec.runningMean, bias.data_type!, tensorDims(bias), new Float64Array(layer.features))]);
-    const b = new Builder(graph, opset, `${name || weight}/mean_only_bn`, meanOnlyBnDocString(spec));
+    const b = new Builder(graph, opset, `${spec.layer}/mean_only_bn`, meanOnlyBnDocString(spec));
     const centered = b.op('Sub', [spec.bias, spec.runningMean], {}, 'bias');
     graph.insertNodes(b.nodes, graph.nodes.indexOf(reader));
     const carriers: NodeProto[] = [];

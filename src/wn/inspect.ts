@@ -7,7 +7,7 @@ import { floatStorage, readFloats, tensorDims, type FloatArray } from '../tensor
 import { stats, type Stats } from '../tensor/stats';
 import { sourceLayout, traceWeight, weightSlots } from './layers';
 import { foreignWeightNorm } from './foreign';
-import type { ForeignForm } from './spec';
+import { weightName, type ForeignForm } from './spec';
 import { meanOnlyBatchNorms } from './mean-only-bn';
 
 export interface LayerInfo {
@@ -43,7 +43,7 @@ export function inspectModel(model: Model): LayerInfo[] {
     for (const slot of weightSlots(node)) {
       const input = node.input?.[slot.input];
       if (!input) continue;
-      const base = { node: node.name ?? '', op: node.op_type ?? '', input, meanOnlyBn: meanOnly.get(node.name ?? '') };
+      const base = { node: node.name ?? '', op: node.op_type ?? '', input };
       const traced = traceWeight(graph, input);
       if (traced.kind === 'dynamic') {
         layers.push({ ...base, form: 'dynamic', note: traced.reason });
@@ -61,7 +61,11 @@ export function inspectModel(model: Model): LayerInfo[] {
         const { spec } = traced;
         const g = graph.initializer(spec.g);
         const v = graph.initializer(spec.v);
-        const info: LayerInfo = { ...base, form: 'weight-norm', source: spec.form ?? 'wn-onnx', shape: v ? tensorDims(v) : undefined };
+        const info: LayerInfo = {
+          ...base, form: 'weight-norm', source: spec.form ?? 'wn-onnx', shape: v ? tensorDims(v) : undefined,
+          // mean-only BN names its layer as convert does: the node's name, else the weight's
+          meanOnlyBn: meanOnly.get(node.name || weightName(spec)),
+        };
         if (g && v) {
           const gValues: FloatArray = readFloats(g);
           info.features = gValues.length;
