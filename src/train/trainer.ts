@@ -42,9 +42,6 @@ export interface StepResult {
 /** A carried tensor's current values, for checkpoints. */
 export interface SavedTensor { name: string; type: DataType; dims: number[]; data: Float32Array | Float64Array }
 
-/** Tells the input-noise stream from the dropout masks' (any constant but 0). */
-const INPUT_NOISE_STREAM = 0x27d4eb2f;
-
 const ORT_FLOAT: Partial<Record<DataType, 'float32' | 'float64'>> = { [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64' };
 
 export class Trainer {
@@ -125,16 +122,11 @@ export class Trainer {
     };
   }
 
-  /** The seed of this step's stream of one kind (0: dropout masks): from (seed, step), so a resumed run draws the same. */
-  private stepSeed(kind: number): number {
-    return (((this.options.seed ?? 0) * 0x9e3779b1 + this.steps) >>> 0) ^ kind;
-  }
-
   /** Dropout masks for this step: Bernoulli(keep)/keep, from a stream seeded by (seed, step). */
   private maskFeeds(rows: number): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
     if (!this.graph.dropoutMasks.length) return feeds;
-    const random = seededRandom(this.stepSeed(0));
+    const random = seededRandom(((this.options.seed ?? 0) * 0x9e3779b1 + this.steps) >>> 0);
     for (const mask of this.graph.dropoutMasks) {
       const dims = mask.dims.map((d) => d ?? rows);
       const data = new Float32Array(elementCount(dims));
@@ -148,7 +140,8 @@ export class Trainer {
   private noisy(batch: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
     const std = this.options.inputNoise ?? 0;
     if (!std) return batch;
-    const normal = seededNormal(this.stepSeed(INPUT_NOISE_STREAM));
+    // another mix of (seed, step) than the masks', so noise and masks are independent streams
+    const normal = seededNormal(((this.options.seed ?? 0) * 0x85ebca6b + this.steps + 0x27d4eb2f) >>> 0);
     const noisy: Record<string, ort.Tensor> = { ...batch };
     for (const name of this.graph.data) {
       const t = batch[name];
