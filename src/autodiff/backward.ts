@@ -6,6 +6,9 @@
  * emitted nodes are returned for the caller to place after the forward graph. A rule may have
  * a forward node compute an output it lacked (MaxPool's Indices): such a node is replaced in
  * the model's graph by a copy with that output, so the model given must be the caller's own.
+ * A caller may stop the gradient at some values (they act as constants) and rewrite the
+ * gradient of others before their producer sees it (a custom vector-Jacobian product, as
+ * mean-only BN's centering: cheaper as one rewrite of ∂t than differentiated op by op).
  */
 import type { NodeProto, TensorProto } from '../onnx/proto';
 import { FLOAT_TYPES } from '../onnx/enums';
@@ -17,6 +20,12 @@ import { GradContext, type Lowering } from './rule';
 import { differentiableOps, gradientRule } from './registry';
 import type { ValueTypes } from '../ir/value-types';
 
+/**
+ * Rewrites the total gradient `dy` of one value before the node that computes it is
+ * differentiated; `more` adds gradients of other values (the caller's own parameters).
+ */
+export type GradientHook = (b: Builder, dy: string) => { dy: string; more?: [value: string, grad: string][] };
+
 export interface BackwardOptions {
   /** Value name → name of its gradient (already computed by the caller). */
   seeds: ReadonlyMap<string, string>;
@@ -25,6 +34,10 @@ export interface BackwardOptions {
   types: ValueTypes;
   /** What the execution provider runs (default: ONNX Runtime's CPU kernels). */
   lowering?: Lowering;
+  /** Values no gradient flows through (treated as constants). */
+  stops?: ReadonlySet<string>;
+  /** Values whose gradient is rewritten before their producer sees it. */
+  hooks?: ReadonlyMap<string, GradientHook>;
 }
 
 export interface Backward {
@@ -36,7 +49,7 @@ export interface Backward {
   initializers: TensorProto[];
 }
 
-export function buildBackward(model: Model, { seeds, wrt, types, lowering }: BackwardOptions): Backward {
+export function buildBackward(model: Model, { seeds, wrt, types, lowering, stops, hooks }: BackwardOptions): Backward {
   const graph = model.graph;
   const opset = model.defaultOpset();
   const b = new Builder(graph, opset, 'grad', 'wn-onnx backward pass');
@@ -47,7 +60,7 @@ export function buildBackward(model: Model, { seeds, wrt, types, lowering }: Bac
   const active = new Set(wrt);
   for (const node of graph.nodes) {
     if ((node.input ?? []).some((name, i) => name && active.has(name) && differentiable(node, i))) {
-      for (const out of node.output ?? []) if (out && isFloat(out)) active.add(out);
+      for (const out of node.output ?? []) if (out && isFloat(out) && !stops?.has(out)) active.add(out);
     }
   }
   // values the seeds depend on
@@ -57,15 +70,23 @@ export function buildBackward(model: Model, { seeds, wrt, types, lowering }: Bac
   }
 
   const contributions = new Map<string, string[]>();
-  for (const [value, grad] of seeds) contributions.set(value, [grad]);
+  const contribute = (name: string, grad: string) => {
+    const list = contributions.get(name);
+    if (list) list.push(grad);
+    else contributions.set(name, [grad]);
+  };
+  for (const [value, grad] of seeds) contribute(value, grad);
   const totals = new Map<string, string>();
   const total = (name: string): string | undefined => {
     if (totals.has(name)) return totals.get(name);
     const parts = contributions.get(name);
     if (!parts?.length) return undefined;
     const sum = parts.length === 1 ? parts[0] : b.op('Sum', parts, {}, `${name}/sum`);
-    totals.set(name, sum);
-    return sum;
+    const hook = hooks?.get(name);
+    const hooked = hook ? hook(b, sum) : { dy: sum };
+    for (const [value, grad] of hooked.more ?? []) contribute(value, grad);
+    totals.set(name, hooked.dy);
+    return hooked.dy;
   };
 
   for (const node of [...graph.nodes].reverse()) {
@@ -88,10 +109,7 @@ export function buildBackward(model: Model, { seeds, wrt, types, lowering }: Bac
     const inputGrads = rule.grad(ctx);
     (node.input ?? []).forEach((name, i) => {
       const grad = inputGrads[i];
-      if (!wanted[i] || !grad) return;
-      const list = contributions.get(name);
-      if (list) list.push(grad);
-      else contributions.set(name, [grad]);
+      if (wanted[i] && grad) contribute(name, grad);
     });
   }
 

@@ -106,7 +106,10 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   const { target, emitted } = attachLoss(step, loss, output, outputType, 'wn-onnx training step: loss');
 
   const lowering = loweringFor(options.ep);
-  const backward = buildBackward(step, { seeds: new Map([[output, emitted.grad]]), wrt: trainable, types, lowering });
+  const backward = buildBackward(step, {
+    seeds: new Map([[output, emitted.grad]]), wrt: trainable, types, lowering,
+    stops: trainMode.stopGradients, hooks: trainMode.gradientHooks,
+  });
   const parameters = trainable.filter((p) => backward.grads.has(p));
   step.addInitializers(backward.initializers);
   graph.insertNodes(backward.nodes, graph.nodes.length);

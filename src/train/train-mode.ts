@@ -20,6 +20,7 @@ import { elementCount, readFloats, tensorDims } from '../tensor/values';
 import { WnError } from '../errors';
 import type { ValueType } from '../ir/value-types';
 import { meanOnlyBatchNorms, type MeanOnlyBn } from '../wn/mean-only-bn';
+import type { GradientHook } from '../autodiff/backward';
 
 export interface DropoutMask {
   /** Graph input the trainer feeds. */
@@ -36,6 +37,10 @@ export interface RunningStatistic { input: string; output: string }
 export interface TrainMode {
   dropoutMasks: DropoutMask[];
   runningStatistics: RunningStatistic[];
+  /** Values the backward pass treats as constants. */
+  stopGradients: Set<string>;
+  /** Gradients the backward pass rewrites (mean-only BN's centering). */
+  gradientHooks: Map<string, GradientHook>;
 }
 
 /** Default momentum of mean-only BN's running mean (PyTorch's BatchNorm convention: the new batch's share). */
@@ -48,7 +53,7 @@ export const DEFAULT_BN_MOMENTUM = 0.1;
 export function applyTrainMode(
   graph: Graph, opset: number, types: Map<string, ValueType>, batchNorm: 'batch' | 'running', bnMomentum = DEFAULT_BN_MOMENTUM,
 ): TrainMode {
-  const result: TrainMode = { dropoutMasks: [], runningStatistics: [] };
+  const result: TrainMode = { dropoutMasks: [], runningStatistics: [], stopGradients: new Set(), gradientHooks: new Map() };
   if (batchNorm === 'batch') {
     for (const meanOnly of meanOnlyBatchNorms(graph)) lowerMeanOnlyBn(graph, opset, meanOnly, types, result, bnMomentum);
   }
@@ -67,6 +72,9 @@ export function applyTrainMode(
  * costs a pass over the layer's input, not over t: the layer is linear in x, so the mean of its
  * output over the batch is the layer applied to the batch mean of x (zero padding included),
  * averaged over the spatial axes. Then the running mean's update.
+ * The gradient does not go through that computation of μ_B: since y − b is t centered per
+ * feature, ∂t = ∂y − mean(∂y) (the mean over the same axes) and ∂b = Σ ∂y, one pass over ∂y
+ * beside the sum the bias needs anyway; the layer's backward then runs on the centered ∂t.
  */
 function lowerMeanOnlyBn(
   graph: Graph, opset: number, { spec, node, reader }: MeanOnlyBn, types: Map<string, ValueType>, result: TrainMode, momentum: number,
@@ -97,19 +105,20 @@ function lowerMeanOnlyBn(
   const rank = xType.dims.length;
   const batchAxes = layer.op_type === 'MatMul' ? [...Array(rank - 1).keys()]
     : [layer.op_type === 'Gemm' && intAttribute(layer, 'transA', 0) ? 1 : 0];
-  // summed, not averaged, over the batch: ReduceSum's gradient is one Expand, and the count divides the small result
-  const xSum = typed(b.reduce('ReduceSum', x, batchAxes, true, 'input_sum'), xType.dims.map((d, i) => (batchAxes.includes(i) ? 1 : d)));
-  const layerOfSum = b.op(layer.op_type!, [xSum, w], {}, 'layer_of_sum');
+  // μ_B over the batch, then over the spatial axes (where the layer has them) into the bias's shape
+  const xMean = typed(b.reduce('ReduceMean', x, batchAxes, true, 'input_mean'), xType.dims.map((d, i) => (batchAxes.includes(i) ? 1 : d)));
+  const layerOfMean = b.op(layer.op_type!, [xMean, w], {}, 'layer_of_mean');
   b.nodes[b.nodes.length - 1].attribute = layer.attribute;
   const spatialLayer = layer.op_type === 'Conv' || layer.op_type === 'ConvTranspose';
-  const sumDims = tType.dims.map((d, i) => (i === featureAxis || (spatialLayer && i > 0) ? d : 1));
-  typed(layerOfSum, sumDims);
-  const spatial = [...sumDims.keys()].filter((i) => i !== featureAxis && sumDims[i] !== 1);
-  const spatialMean = spatial.length ? b.reduce('ReduceMean', layerOfSum, spatial, true, 'spatial_mean') : layerOfSum;
-  typed(spatialMean, sumDims.map((d, i) => (spatial.includes(i) ? 1 : d)));
-  const summed = typed(b.reshape(spatialMean, biasDims, 'batch_sum_as_bias'), biasDims);
-  const batchMean = typed(b.op('Div', [summed, batchCount(b, x, xType.dims, batchAxes, type)], {}, 'batch_mean'), biasDims);
+  const meanDims = tType.dims.map((d, i) => (i === featureAxis || (spatialLayer && i > 0) ? d : 1));
+  typed(layerOfMean, meanDims);
+  const otherAxes = [...meanDims.keys()].filter((i) => i !== featureAxis);
+  const batchMean = typed(spatialLayer && biasDims.length === 1
+    ? b.reduce('ReduceMean', layerOfMean, otherAxes, false, 'batch_mean')
+    : b.reshape(layerOfMean, biasDims, 'batch_mean'), biasDims);
   const centeredBias = typed(b.op('Sub', [spec.bias, batchMean], {}, 'bias'), biasDims);
+  result.stopGradients.add(centeredBias);
+  result.gradientHooks.set(reader.output![0], centeredGradient(`${spec.layer}/mean_only_bn`, tType, featureAxis, spec.bias, biasDims));
   // a new node, not an edit: the step graph shares its node objects with the model
   const inputs = reader.input!.map((input) => (input === node.output![0] ? centeredBias : input));
   graph.replaceNode(reader, { ...reader, input: inputs });
@@ -129,12 +138,25 @@ function lowerMeanOnlyBn(
   graph.insertNodes(b.nodes, graph.nodes.indexOf(graph.consumers(centeredBias)[0]));
 }
 
-/** The number of rows `axes` of x hold, as a scalar of `type`: a constant where the dims are known, else read from x's shape. */
-function batchCount(b: Builder, x: string, dims: (number | null)[], axes: number[], type: DataType): string {
-  const known = axes.map((a) => dims[a]);
-  if (known.every((d) => d !== null)) return b.constantScalar('batch_count', type, (known as number[]).reduce((p, d) => p * d, 1));
-  const sizes = b.op('Gather', [b.op('Shape', [x], {}, 'input_shape'), b.constantInt64('batch_axes', axes)], {}, 'batch_dims');
-  return b.cast(b.reduce('ReduceProd', sizes, [0], false, 'batch_rows'), type, 'batch_count');
+/** ∂t = ∂y − mean(∂y) over every axis but the features, and ∂b = Σ ∂y over them, for y = t − μ_B[t] + b. */
+function centeredGradient(role: string, t: ValueType, featureAxis: number, bias: string, biasDims: number[]): GradientHook {
+  const axes = [...t.dims.keys()].filter((i) => i !== featureAxis);
+  // features on the last axis and a 1-D bias: the sum is the bias's gradient as it is, and broadcasts against ∂y
+  const flat = featureAxis === t.dims.length - 1 && biasDims.length === 1;
+  return (b, dy) => {
+    const summed = b.reduce('ReduceSum', dy, axes, !flat, `${role}/bias_grad`);
+    const mean = b.op('Div', [summed, rowCount(b, dy, t, featureAxis, `${role}/rows`)], {}, `${role}/mean_grad`);
+    const biasGrad = flat ? summed : b.reshape(summed, biasDims, `${role}/bias_grad`);
+    return { dy: b.op('Sub', [dy, mean], {}, `${role}/centered_grad`), more: [[bias, biasGrad]] };
+  };
+}
+
+/** How many values of x each feature has: a constant where x's dims are known, else its size over the feature count. */
+function rowCount(b: Builder, x: string, { type, dims }: ValueType, featureAxis: number, role: string): string {
+  const features = dims[featureAxis]!;
+  if (dims.every((d) => d !== null)) return b.constantScalar(role, type, elementCount(dims as number[]) / features);
+  const size = b.cast(b.op('Size', [x], {}, `${role}_size`), type, `${role}_size_float`);
+  return b.op('Div', [size, b.constantScalar(`${role}_features`, type, features)], {}, role);
 }
 
 function replace(graph: Graph, node: NodeProto, b: Builder): void {
