@@ -42,6 +42,7 @@ import { seededRandom } from '../src/tensor/random';
 import { saveModelFile } from '../src/node/model-file';
 import { readSampleData } from '../src/data/sample-data';
 import { parseNpy } from '../src/data/npy';
+import { npy, writeFile } from './files';
 import type { EpochSummary } from '../src/train/fit';
 import { median, runProcess } from './process';
 
@@ -113,31 +114,12 @@ function commitLabel(): string {
   return git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--untracked-files=no']) ? '+changes' : '');
 }
 
-/** Writes through a temporary name, so an interrupted run leaves no half-written file. */
-function writeFile(file: string, data: string | Uint8Array): void {
-  const temp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temp, data);
-  fs.renameSync(temp, file);
-}
-
 // ---- data -----------------------------------------------------------------------------------
 
 /** A gzipped IDX file (MNIST's format) of unsigned bytes, read as wn-onnx reads sample data. */
 function readIdx(file: string): { dims: number[]; data: Uint8Array } {
   const [array] = readSampleData(fs.readFileSync(file), file).values();
   return { dims: array.shape, data: array.data as Uint8Array };
-}
-
-/** A version 1.0 .npy file: little-endian float32 or int64, C order. */
-function npy(data: Float32Array | BigInt64Array, shape: number[]): Buffer {
-  const descr = data instanceof Float32Array ? '<f4' : '<i8';
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')},), }`;
-  header += `${' '.repeat(63 - ((10 + header.length) % 64))}\n`;
-  const prefix = Buffer.alloc(10);
-  prefix.write('\x93NUMPY', 0, 'latin1');
-  prefix.writeUInt8(1, 6);
-  prefix.writeUInt16LE(header.length, 8);
-  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
 }
 
 interface DataFiles { dir: string; trainImages: string; trainLabels: string; testImages: string; testLabels: string }

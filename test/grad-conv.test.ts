@@ -1,7 +1,9 @@
 /** Gradient rules of convolution, pooling and normalization ops against finite differences (float32: ONNX Runtime's CPU kernels). */
 import * as assert from 'node:assert/strict';
 import { DataType } from '../src/onnx/enums';
-import { makeNode } from '../src/ir/make';
+import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
+import { buildBackward } from '../src/autodiff/backward';
+import { CPU_LOWERING, type Lowering } from '../src/autodiff/rule';
 import type { AttributeValue } from '../src/ir/attributes';
 import { seededRandom } from '../src/tensor/random';
 import { elementCount } from '../src/tensor/values';
@@ -17,13 +19,17 @@ interface ConvCase {
   opset?: number;
 }
 
+/** Conv's weight gradient without im2col: what a layer takes where its gathered windows pass the memory budget. */
+const NO_IM2COL: Lowering = { ...CPU_LOWERING, im2colBytes: 0 };
+
 /** Conv or ConvTranspose of x, w and a bias, all differentiated. */
-async function checkConv(op: 'Conv' | 'ConvTranspose', c: ConvCase, bias: number): Promise<void> {
+async function checkConv(op: 'Conv' | 'ConvTranspose', c: ConvCase, bias: number, lowering?: Lowering): Promise<void> {
   await gradCheck({
     type: DataType.FLOAT,
     opset: c.opset,
     nodes: [makeNode(op, ['x', 'w', 'b'], ['y'], c.attributes)],
     inputs: [{ name: 'x', dims: c.x }, { name: 'w', dims: c.w }, { name: 'b', dims: [bias] }],
+    lowering,
   });
 }
 
@@ -50,6 +56,7 @@ describe('gradient rules: convolution', () => {
   ];
   for (const c of convs) {
     it(`Conv ${c.name}`, async () => { await checkConv('Conv', c, c.w[0]); });
+    it(`Conv ${c.name}, ∂W without im2col`, async () => { await checkConv('Conv', c, c.w[0], NO_IM2COL); });
   }
 
   const convTransposes: ConvCase[] = [
@@ -67,8 +74,27 @@ describe('gradient rules: convolution', () => {
     { name: '2-D at opset 7', x: [1, 2, 3, 4], w: [2, 2, 3, 3], attributes: { strides: [2, 2], pads: [1, 0, 0, 1] }, opset: 7 },
   ];
   for (const c of convTransposes) {
-    it(`ConvTranspose ${c.name}`, async () => { await checkConv('ConvTranspose', c, c.w[1] * Number(c.attributes?.group ?? 1)); });
+    const bias = c.w[1] * Number(c.attributes?.group ?? 1);
+    it(`ConvTranspose ${c.name}`, async () => { await checkConv('ConvTranspose', c, bias); });
+    it(`ConvTranspose ${c.name}, ∂W without im2col`, async () => { await checkConv('ConvTranspose', c, bias, NO_IM2COL); });
   }
+
+  it('lays out im2col only where its bytes stay within the lowering\'s im2colBytes', () => {
+    const model = makeModel({
+      opset: 17,
+      inputs: [tensorInfo('x', DataType.FLOAT, [2, 3, 8, 8]), tensorInfo('w', DataType.FLOAT, [4, 3, 3, 3])],
+      outputs: [tensorInfo('y', DataType.FLOAT, [2, 4, 6, 6])],
+      nodes: [makeNode('Conv', ['x', 'w'], ['y'])],
+      initializers: [],
+    });
+    const types = new Map([['x', [2, 3, 8, 8]], ['w', [4, 3, 3, 3]], ['y', [2, 4, 6, 6]]].map(([n, dims]) => [n as string, { type: DataType.FLOAT, dims: dims as number[] }]));
+    // 3 channels · 9 kernel offsets · 36 windows · 2 samples · 4 bytes
+    const windowBytes = 3 * 9 * 36 * 2 * 4;
+    const ops = (im2colBytes: number) => buildBackward(model, { seeds: new Map([['y', 'dy']]), wrt: ['w'], types, lowering: { ...CPU_LOWERING, im2colBytes } })
+      .nodes.map((n) => n.op_type);
+    assert.ok(ops(windowBytes).includes('Gather') && !ops(windowBytes).includes('Conv'));
+    assert.ok(ops(windowBytes - 1).includes('Conv') && !ops(windowBytes - 1).includes('Gather'));
+  });
 });
 
 interface PoolCase {

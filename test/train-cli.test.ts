@@ -84,6 +84,27 @@ describe('wn-onnx train', () => {
     assert.deepEqual([...fs.readFileSync(plot).subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG plot');
   });
 
+  it('under a --memory-budget that keeps conv2 from im2col trains as without one', () => {
+    const images = path.join(dir, 'images.npy');
+    fs.writeFileSync(images, Buffer.from(dump(Float32Array.from(idx('train-images-idx3-ubyte.gz', 16).subarray(0, 300 * 784), (v) => v / 255), [300, 1, 28, 28])));
+    const wn = path.join(dir, 'cnn_budget_wn.onnx');
+    assert.equal(cli(['convert', path.join(root, 'models', 'cnn.onnx'), '-o', wn]).code, 0);
+    const trained = (budget: string[]) => {
+      const out = path.join(dir, `cnn_budget${budget.length}.onnx`);
+      const run = cli(['train', wn, '--data', images, '--labels', y, '--epochs', '1', '--no-shuffle', ...budget, '-o', out]);
+      assert.equal(run.code, 0, run.err);
+      assert.match(run.err, /estimated step memory \d+ MB \(budget/);
+      return loadModelFile(out).model;
+    };
+    // 100 MB: a sixteenth (6.25 MB) holds conv1's im2col at batch 100 (2.8 MB), not conv2's (11.3 MB)
+    const [limited, free] = [trained(['--memory-budget', '100M']), trained([])];
+    for (const t of free.graph.initializers) {
+      const [a, b] = [readFloats(t), readFloats(limited.graph.initializer(t.name!)!)];
+      const scale = Math.max(...a.map(Math.abs));
+      assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-4 * scale), `${t.name}: the same training either way`);
+    }
+  });
+
   it('--resume gives what the uninterrupted run gives', () => {
     const common = ['--data', x, '--labels', y, '--batch-size', '64', '--seed', '3', '--lr', '0.01'];
     const whole = path.join(dir, 'whole.onnx');
@@ -144,6 +165,11 @@ describe('wn-onnx train', () => {
     });
     it('a folder with no checkpoint', () => {
       assertOneLineError(cli(['train', mlp, '--data', x, '--labels', y, '--resume', dir, '-o', out()]), /no checkpoint there/);
+    });
+    it('a step estimated over --memory-budget, before training, with the estimate; a budget that is not a size', () => {
+      assertOneLineError(cli(['train', mlp, '--data', x, '--labels', y, '--memory-budget', '1M', '-o', out()]),
+        /the training step needs about \d+ MB at batch 100 \(parameters and optimizer state .* over the memory budget of 1 MB; lower `--batch-size` or raise `--memory-budget`/);
+      assertOneLineError(cli(['train', mlp, '--data', x, '--labels', y, '--memory-budget', 'lots', '-o', out()]), /--memory-budget must be a size such as 4G or 512M, got "lots"/);
     });
     it('a loss output that does not exist', () => {
       assertOneLineError(cli(['train', mlp, '--data', x, '--labels', y, '--loss-output', 'nope', '-o', out()]), /--loss-output "nope": the model has no such value/);

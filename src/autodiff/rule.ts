@@ -34,9 +34,16 @@ export interface Lowering {
   splitOutputs: number;
   /** Most inputs of one Concat, for the same reason. */
   concatInputs: number;
+  /**
+   * Most bytes a Conv's weight gradient may lay out as gathered windows (im2col, the fast way);
+   * a layer over it takes a Conv over the batch instead, which needs no such copy.
+   */
+  im2colBytes: number;
+  /** The batch size the step runs at, where a value's batch axis varies (sizes im2col). */
+  batchRows: number;
 }
 
-export const CPU_LOWERING: Lowering = { maxPoolIndices: true, splitOutputs: Infinity, concatInputs: Infinity };
+export const CPU_LOWERING: Lowering = { maxPoolIndices: true, splitOutputs: Infinity, concatInputs: Infinity, im2colBytes: Infinity, batchRows: 1 };
 
 /** `xs` concatenated along `axis`; more than `maxInputs` of them: a tree of Concats (the same values, in more nodes). */
 export function concatPieces(b: Builder, xs: string[], axis: number, maxInputs: number, role = 'Concat'): string {

@@ -48,6 +48,18 @@ export function positiveInteger(name: string) {
   };
 }
 
+const BYTE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** A size in bytes: a number with an optional unit K, M, G or T (powers of 1024; "GB" and "GiB" read as G). */
+export function byteSize(name: string) {
+  return (value: string) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
+    const bytes = m ? Number(m[1]) * BYTE_UNITS[m[2].toLowerCase()] : NaN;
+    if (!(bytes >= 1)) throw new InvalidArgumentError(`${name} must be a size such as 4G or 512M, got "${value}"`);
+    return Math.floor(bytes);
+  };
+}
+
 export function regex(value: string): RegExp {
   try {
     return new RegExp(value);

@@ -20,16 +20,21 @@ import { LOSSES, type LossKind } from '../train/loss';
 import { OPTIMIZERS, type OptimizerKind } from '../train/optimizer';
 import { changedSettings, type Progress } from '../train/checkpoint';
 import type { Model } from '../ir/model';
-import { collect, epOption, fsyncOption, jsonOption, loadForRewrite, log, number, numberIn, outputOption, outputTarget, positiveInteger, printJson, regex } from './options';
+import { collect, epOption, fsyncOption, jsonOption, loadForRewrite, log, number, numberIn, outputOption, outputTarget, positiveInteger, printJson, regex, byteSize } from './options';
 import { elementCount } from '../tensor/values';
+import { size } from '../train/memory';
+import { totalmem } from 'node:os';
 
 interface TrainFlags {
   data: string[]; labels: string; output?: string; inPlace?: boolean; loss: LossKind; lossOutput?: string; optimizer: OptimizerKind;
   lr?: number; momentum: number; nesterov?: boolean; weightDecay: number; beta1: number; schedule: Schedule;
   batchSize: number; epochs: number; shuffle: boolean; seed: number; ep: ExecutionProvider; freeze?: RegExp;
   valData?: string[]; valLabels?: string; checkpoint?: string; resume?: string; plot?: string; fsync?: boolean; json?: boolean;
-  bnMomentum: number; inputNoise: number;
+  bnMomentum: number; inputNoise: number; memoryBudget?: number;
 }
+
+/** The default --memory-budget: this share of the machine's memory. */
+const DEFAULT_MEMORY_SHARE = 0.8;
 
 const DEFAULT_LR: Record<OptimizerKind, number> = { adam: 1e-3, sgd: 1e-2 };
 
@@ -77,6 +82,8 @@ export function trainCommand(program: Command): void {
   stepOptions(command)
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule; paper: the second half of the epochs lowers lr linearly toward 0 and sets β1 to 0.5').choices(SCHEDULES as string[]).default('constant'))
     .option('--batch-size <n>', 'samples per step', positiveInteger('--batch-size'), 100)
+    .option('--memory-budget <size>', 'memory the training step may take (e.g. 8G): a step estimated over it is refused before training; '
+      + 'Conv weight gradients keep their im2col within a sixteenth of it (default: 80% of this machine\'s memory)', byteSize('--memory-budget'))
     .option('--epochs <n>', 'passes over the data', positiveInteger('--epochs'), 10)
     .option('--no-shuffle', 'take the batches in file order')
     .option('--seed <k>', 'seed for shuffling, dropout and input noise', number('--seed'), 0)
@@ -141,8 +148,10 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
     if (changed.length) throw new WnError(`--resume ${flags.resume}: the checkpoint was made with other settings (${changed.join(', ')}); resume with the original command line`);
   }
 
+  const budget = flags.memoryBudget ?? Math.floor(DEFAULT_MEMORY_SHARE * totalmem());
   const trainer = await Trainer.create(loaded.model, [probeBatch(runtime, data.inputs, flags.batchSize)], {
     ...trainerOptions(runtime, flags), seed: flags.seed, inputNoise: flags.inputNoise,
+    memory: { bytes: budget, batchRows: flags.batchSize },
   });
   checkTargets(trainer, data);
   if (validation) checkTargets(trainer, validation);
@@ -154,6 +163,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   const { parameters, frozen, unused } = trainer.graph;
   const values = trainer.graph.carried.filter((c) => parameters.includes(c.input)).reduce((n, c) => n + elementCount(c.dims), 0);
   log(`training ${parameters.length} parameter tensors (${values} values) of ${modelFile}: ${flags.loss} on "${trainer.graph.output}", ${flags.optimizer} lr ${lr}, batch ${flags.batchSize}, ${data.targets.shape[0]} samples, ep ${flags.ep}`);
+  log(`estimated step memory ${size(trainer.graph.memory!.bytes)} (budget ${size(budget)})`);
   if (frozen.length) log(`frozen by --freeze: ${frozen.join(', ')}`);
   if (unused.length) log(`not trained (they do not affect the loss): ${unused.join(', ')}`);
 

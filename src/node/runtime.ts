@@ -1,5 +1,7 @@
 /** onnxruntime-node and onnxruntime-web as this project's Runtime (Node only; each loaded on first use). */
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { ExecutionProvider, Runtime } from '../runtime/ort';
 
 type LoadedRuntime = Runtime & { env: { logLevel?: string; wasm?: { numThreads?: number } } };
@@ -15,8 +17,14 @@ function quiet(ort: LoadedRuntime): LoadedRuntime {
 
 export function nodeRuntime(): Runtime {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  native ??= quiet(require('onnxruntime-node') as LoadedRuntime);
+  native ??= { ...quiet(require('onnxruntime-node') as LoadedRuntime), collectGarbage: garbageCollector() };
   return native;
+}
+
+/** V8's full collection (what --expose-gc exposes as gc()), fetched once: a new context made with the flag on holds it. */
+function garbageCollector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }
 
 /**
@@ -32,7 +40,7 @@ export function webRuntime(): Runtime {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const ort = quiet(require('onnxruntime-web') as LoadedRuntime);
     ort.env.wasm!.numThreads ??= availableParallelism();
-    web = ort;
+    web = { ...ort, collectGarbage: garbageCollector() };
   }
   return web;
 }

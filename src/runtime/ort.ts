@@ -7,6 +7,12 @@ import { WnError } from '../errors';
 export interface Runtime {
   InferenceSession: typeof ort.InferenceSession;
   Tensor: typeof ort.Tensor;
+  /**
+   * Frees unreachable memory now (Node: a full garbage collection). The trainer calls it after
+   * steps of large models: each step's outputs replace the last step's state, and until the
+   * collector runs both stay in memory.
+   */
+  collectGarbage?: () => void;
 }
 
 /** 'wasm': onnxruntime-web's WebAssembly provider (a browser, or Node without native binaries); 'cuda': onnxruntime-node's. */

@@ -9,7 +9,7 @@
  * extra output) for validation with the same parameter tensors.
  */
 import type { GraphProto, ValueInfoProto } from '../onnx/proto';
-import { FLOAT_TYPES, dataTypeName, type DataType } from '../onnx/enums';
+import { DataType, FLOAT_TYPES, dataTypeName } from '../onnx/enums';
 import { Graph, tensorValueInfo } from '../ir/graph';
 import { Model } from '../ir/model';
 import { Builder } from '../ir/builder';
@@ -23,6 +23,7 @@ import { chooseParameters } from './parameters';
 import { emitLoss, type EmittedLoss, type LossKind } from './loss';
 import { emitUpdate, STATE_NAMES, type OptimizerOptions, type StepScalars, type StateTensor } from './optimizer';
 import { applyTrainMode, type DropoutMask } from './train-mode';
+import { checkStepMemory, estimateStepMemory, IM2COL_SHARE, type MemoryBudget, type MemoryEstimate } from './memory';
 
 export interface TrainingGraphOptions {
   /** Element types and shapes of the model's values (src/runtime/value-probe.ts). */
@@ -39,14 +40,17 @@ export interface TrainingGraphOptions {
   bnMomentum?: number;
   /** The execution provider the step runs on: where its kernels lack an op or output, gradients take an equivalent lowering. */
   ep?: ExecutionProvider;
+  /** A memory budget: the step is refused where its estimate passes it, and Conv weight gradients fit their im2col to it. */
+  memory?: MemoryBudget;
 }
 
 /**
  * WebGPU's MaxPool has no Indices output (the native EP refuses it, onnxruntime-web's JSEP leaves
  * it unset), and a Split may bind 8 storage buffers (WebGPU's default limit): its input and 7 outputs.
  */
-export function loweringFor(ep: ExecutionProvider = 'cpu'): Lowering {
-  return ep === 'webgpu' ? { maxPoolIndices: false, splitOutputs: 7, concatInputs: 7 } : CPU_LOWERING;
+export function loweringFor(ep: ExecutionProvider = 'cpu', memory?: MemoryBudget): Lowering {
+  const provider = ep === 'webgpu' ? { ...CPU_LOWERING, maxPoolIndices: false, splitOutputs: 7, concatInputs: 7 } : CPU_LOWERING;
+  return memory ? { ...provider, im2colBytes: memory.bytes * IM2COL_SHARE, batchRows: memory.batchRows } : provider;
 }
 
 /** A tensor carried from step to step: fed as `input`, returned as `output`. */
@@ -83,6 +87,8 @@ export interface TrainingGraph extends CompiledGraph {
   frozen: string[];
   /** Float initializers that would train but do not affect the loss. */
   unused: string[];
+  /** The step's estimated peak memory, where a budget was given. */
+  memory?: MemoryEstimate;
 }
 
 export function compileTrainingGraph(model: Model, options: TrainingGraphOptions): TrainingGraph {
@@ -105,7 +111,7 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
 
   const { target, emitted } = attachLoss(step, loss, output, outputType, 'wn-onnx training step: loss');
 
-  const lowering = loweringFor(options.ep);
+  const lowering = loweringFor(options.ep, options.memory);
   const backward = buildBackward(step, {
     seeds: new Map([[output, emitted.grad]]), wrt: trainable, types, lowering,
     stops: trainMode.stopGradients, hooks: trainMode.gradientHooks,
@@ -133,6 +139,9 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
     const t = carry(graph, stat.input, false);
     carried.push({ ...t, output: stat.output });
   }
+  const stateBytes = carried.reduce((n, c) => n + elementCount(c.dims) * (c.type === DataType.DOUBLE ? 8 : 4), 0);
+  const memory = options.memory && estimateStepMemory(model.graph, options.types, stateBytes, options.memory);
+  if (memory) checkStepMemory(memory, options.memory!);
   graph.proto.output = [
     info(emitted.loss, outputType.type, []), info(output, outputType.type, outputType.dims),
     ...carried.map((c) => info(c.output, c.type, c.dims)),
@@ -142,7 +151,7 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
     model: step, data: dataInputs(model), target, loss: emitted.loss, output, outputDims: outputType.dims, carried, parameters,
     dropoutMasks: trainMode.dropoutMasks, scalars,
     evaluation: compileEvaluation(model, loss, output, outputType, carried.filter((c) => c.initializer).map((c) => c.initializer!)),
-    frozen, unused: trainable.filter((p) => !backward.grads.has(p)),
+    frozen, unused: trainable.filter((p) => !backward.grads.has(p)), memory,
   };
 }
 

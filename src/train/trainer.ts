@@ -42,6 +42,12 @@ export interface StepResult {
 /** A carried tensor's current values, for checkpoints. */
 export interface SavedTensor { name: string; type: DataType; dims: number[]; data: Float32Array | Float64Array }
 
+/**
+ * Carried state (parameters, optimizer state, running statistics) from which a step collects
+ * the last step's copy at once: below it the collector's own cost (a few ms) is not worth it.
+ */
+const COLLECT_ABOVE_BYTES = 32 * 2 ** 20;
+
 const ORT_FLOAT: Partial<Record<DataType, 'float32' | 'float64'>> = { [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64' };
 
 export class Trainer {
@@ -68,7 +74,9 @@ export class Trainer {
     const { runtime, ep = 'cpu' } = options;
     const types = await probeValueTypes(runtime, model, probeBatchSizes(runtime, model, probeBatches));
     const graph = compileTrainingGraph(model, { ...options, types });
-    const session = await Session.open(runtime, graph.model, { ep, options: options.sessionOptions });
+    // no memory pattern: ONNX Runtime's preplanned blocks held about a third more memory in training steps, at no gain in speed
+    const sessionOptions = { enableMemPattern: false, ...options.sessionOptions };
+    const session = await Session.open(runtime, graph.model, { ep, options: sessionOptions });
     const carried = new Map<string, ort.Tensor>();
     for (const c of graph.carried) {
       const ortType = ORT_FLOAT[c.type];
@@ -164,8 +172,16 @@ export class Trainer {
     if (Number.isFinite(loss)) {
       for (const c of this.graph.carried) this.carried.set(c.input, outputs[c.output]);
       this.steps++;
+      // the last step's state is garbage now; left to the collector, it stays in memory beside the new one for a while
+      if (this.carriedBytes >= COLLECT_ABOVE_BYTES) this.options.runtime.collectGarbage?.();
     }
     return { loss, output: outputs[this.graph.output] };
+  }
+
+  private get carriedBytes(): number {
+    let bytes = 0;
+    for (const t of this.carried.values()) bytes += (t.data as Float32Array | Float64Array).byteLength;
+    return bytes;
   }
 
   get lossKind(): LossKind { return this.options.loss ?? 'cross-entropy'; }

@@ -9,6 +9,7 @@ import { DataType } from '../../src/onnx/enums';
 import type { NodeProto, TensorProto } from '../../src/onnx/proto';
 import { makeModel, tensorInfo } from '../../src/ir/make';
 import { buildBackward } from '../../src/autodiff/backward';
+import type { Lowering } from '../../src/autodiff/rule';
 import { probeValueTypes } from '../../src/runtime/value-probe';
 import { seededRandom } from '../../src/tensor/random';
 import { toTensor } from '../../src/runtime/tensors';
@@ -39,6 +40,8 @@ export interface GradCase {
   step?: number;
   /** Allowed |analytic − numeric| relative to the largest numeric gradient; default 1e-6 / 1e-2. */
   tolerance?: number;
+  /** The gradients' lowering (default: ONNX Runtime's CPU kernels, no memory limit). */
+  lowering?: Lowering;
 }
 
 /** At most this many elements per input are perturbed (picked at random beyond). */
@@ -67,7 +70,7 @@ export async function gradCheck(c: GradCase): Promise<void> {
   const yDims = types.get(output)!.dims as number[];
   const r = Float64Array.from({ length: elementCount(yDims) }, () => random() * 2 - 1);
   const wrt = c.wrt ?? c.inputs.map((i) => i.name);
-  const backward = buildBackward(model, { seeds: new Map([[output, 'dL_dy']]), wrt, types });
+  const backward = buildBackward(model, { seeds: new Map([[output, 'dL_dy']]), wrt, types, lowering: c.lowering });
   assert.deepEqual(backward.unreached, [], 'every input reaches the output');
   const gradModel = makeModel({
     opset: c.opset ?? 17,

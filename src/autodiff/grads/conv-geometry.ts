@@ -7,7 +7,7 @@
  * the begin pads matter: the end follows from the signal size and the window count, both
  * read from the (static) spatial dims.
  */
-import { AttributeType } from '../../onnx/enums';
+import { AttributeType, DataType } from '../../onnx/enums';
 import type { NodeProto } from '../../onnx/proto';
 import { attribute, intsAttribute, type AttributeValue } from '../../ir/attributes';
 import { toNumber } from '../../onnx/int64';
@@ -170,7 +170,8 @@ function flippedWeights(ctx: GradContext, weights: string, weightDims: number[],
  * each gathered row a run of N values and lets windowGrads take part after one Transpose;
  * positions in the padding read an appended zero row. (A Conv with the batch as channels and
  * the windows as a kernel computes the same, but as a product only 9 columns wide for a 3×3
- * kernel: 4 to 7 times slower in ONNX Runtime.)
+ * kernel: 4 to 7 times slower in ONNX Runtime; it is the way taken where the gathered windows
+ * would pass the provider's `im2colBytes`, since it needs no copy of the signal per kernel offset.)
  */
 export function kernelGradient(ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, weightDims: number[]): string {
   const [outChannels, channelsPerGroup] = weightDims;
@@ -178,6 +179,9 @@ export function kernelGradient(ctx: GradContext, signal: string, windowGrads: st
   const channels = channelsPerGroup * group;
   const windowCount = elementCount(g.windows);
   const kernelSize = elementCount(g.kernel);
+  if (im2colBytes(ctx, channels * kernelSize * windowCount) > ctx.lowering.im2colBytes) {
+    return kernelGradientByConv(ctx, signal, windowGrads, g, group, channelsPerGroup);
+  }
   // [N, A, …] → [A, positions, N], plus a zero row at index `positions` where windows reach the padding
   const batchLast = transpose2d(ctx, ctx.op('Reshape', [signal, ctx.ints([0, -1], 'per_sample')]));
   const rows = ctx.op('Reshape', [batchLast, ctx.ints([channels, positions, -1], 'rows_shape')]);
@@ -199,6 +203,41 @@ export function kernelGradient(ctx: GradContext, signal: string, windowGrads: st
     product = ctx.op('Transpose', [ctx.op('MatMul', [patches, grads])], { perm: [0, 2, 1] });
   }
   return ctx.op('Reshape', [product, ctx.ints(weightDims, 'kernel_shape')]);
+}
+
+/**
+ * Bytes of the gathered windows: `perSample` values for each row of the node's input (the batch
+ * it shares with the signal, which may be a gradient; `batchRows` where it varies).
+ */
+function im2colBytes(ctx: GradContext, perSample: number): number {
+  const x = ctx.input(0);
+  return perSample * (ctx.dims(x)[0] ?? ctx.lowering.batchRows) * (ctx.type(x) === DataType.DOUBLE ? 8 : 4);
+}
+
+/**
+ * ∂W as kernelGradient defines it, computed as a Conv: the batch becomes the channels that are
+ * summed, the windows the kernel, stride and dilation trade places, and each group's signal
+ * channels become a batch of their own. Only transposed copies of the signal and windowGrads.
+ */
+function kernelGradientByConv(
+  ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, channelsPerGroup: number,
+): string {
+  const rank = g.kernel.length + 2;
+  const swapFirstTwo = [1, 0, ...[...Array(rank).keys()].slice(2)];
+  let regrouped: string;
+  if (group === 1) {
+    regrouped = ctx.op('Transpose', [signal], { perm: swapFirstTwo });
+  } else {
+    // [N, A, …] → [N, group, A/group, …] → [A/group, group, N, …] → [A/group, group·N, …]: batch n of group j is channel j·N + n
+    const split = ctx.op('Reshape', [signal, ctx.ints([0, group, channelsPerGroup, ...g.signal], 'grouped_shape')]);
+    const moved = ctx.op('Transpose', [split], { perm: [2, 1, 0, ...[...Array(rank + 1).keys()].slice(3)] });
+    regrouped = ctx.op('Reshape', [moved, ctx.ints([channelsPerGroup, -1, ...g.signal], 'regrouped_shape')]);
+  }
+  const filters = ctx.op('Transpose', [windowGrads], { perm: swapFirstTwo });
+  const swapped: WindowGeometry = {
+    kernel: g.windows, strides: g.dilations, dilations: g.strides, padsBegin: g.padsBegin, signal: g.signal, windows: g.kernel,
+  };
+  return ctx.op('Transpose', [slideWindows(ctx, regrouped, filters, swapped, group)], { perm: swapFirstTwo });
 }
 
 /** A matrix transposed; ONNX Runtime moves 2-D data many times faster than the same data as [N, B, H, W] → [H, W, N, B]. */
