@@ -129,9 +129,11 @@ function probeBatch(runtime: Runtime, inputs: InputArray[], batchSize: number): 
   return Object.fromEntries(inputs.map((input) => [input.spec.name, inputTensor(runtime, input, rows)]));
 }
 
-async function train(modelFile: string, flags: TrainFlags): Promise<void> {
-  if ((flags.valData === undefined) !== (flags.valLabels === undefined)) throw new WnError('pass --val-data and --val-labels together');
-  const runtime = runtimeFor(flags.ep);
+/**
+ * The model loaded, every output and the data checked, and the trainer made on the model, which
+ * keeps what it needs: the model itself stays here, so its weights are freed once this returns.
+ */
+async function prepare(modelFile: string, flags: TrainFlags, runtime: Runtime, budget: number) {
   // every output is checked before training starts, so no epoch is trained for nothing
   const loaded = loadForRewrite(modelFile, flags, [...flags.data, flags.labels, ...(flags.valData ?? []), flags.valLabels]);
   const output = outputTarget(modelFile, flags);
@@ -147,12 +149,18 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
     const changed = changedSettings(resumed.progress.settings, settings);
     if (changed.length) throw new WnError(`--resume ${flags.resume}: the checkpoint was made with other settings (${changed.join(', ')}); resume with the original command line`);
   }
-
-  const budget = flags.memoryBudget ?? Math.floor(DEFAULT_MEMORY_SHARE * totalmem());
   const trainer = await Trainer.create(loaded.model, [probeBatch(runtime, data.inputs, flags.batchSize)], {
     ...trainerOptions(runtime, flags), seed: flags.seed, inputNoise: flags.inputNoise,
     memory: { bytes: budget, batchRows: flags.batchSize },
   });
+  return { files: loaded.files, output, checkpointDir, lr, data, validation, resumed, settings, trainer };
+}
+
+async function train(modelFile: string, flags: TrainFlags): Promise<void> {
+  if ((flags.valData === undefined) !== (flags.valLabels === undefined)) throw new WnError('pass --val-data and --val-labels together');
+  const runtime = runtimeFor(flags.ep);
+  const budget = flags.memoryBudget ?? Math.floor(DEFAULT_MEMORY_SHARE * totalmem());
+  const { files, output, checkpointDir, lr, data, validation, resumed, settings, trainer } = await prepare(modelFile, flags, runtime, budget);
   checkTargets(trainer, data);
   if (validation) checkTargets(trainer, validation);
   const history: EpochSummary[] = resumed ? [...resumed.progress.history] : [];
@@ -202,7 +210,7 @@ async function train(modelFile: string, flags: TrainFlags): Promise<void> {
   } finally {
     await trainer.release();
   }
-  saveModelFile(trainer.trainedModel(), output, { inputFiles: loaded.files, inPlace: flags.inPlace, fsync: flags.fsync });
+  saveModelFile(trainer.trainedModel(), output, { inputFiles: files, inPlace: flags.inPlace, fsync: flags.fsync });
   log(`wrote ${output}${flags.plot ? ` and ${flags.plot}` : ''}`);
   if (flags.json) printJson({ output, plot: flags.plot, epochs: history });
 }

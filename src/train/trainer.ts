@@ -5,6 +5,8 @@
  */
 import type * as ort from 'onnxruntime-common';
 import { DataType, dataTypeName } from '../onnx/enums';
+import type { TensorProto } from '../onnx/proto';
+import { withoutFields } from '../onnx/codec';
 import { Model } from '../ir/model';
 import { readFloats, withFloatValues, elementCount } from '../tensor/values';
 import { seededNormal, seededRandom } from '../tensor/random';
@@ -48,6 +50,27 @@ export interface SavedTensor { name: string; type: DataType; dims: number[]; dat
  */
 const COLLECT_ABOVE_BYTES = 32 * 2 ** 20;
 
+/** A tensor whose bytes are a view into a larger buffer (a model file's) as a copy of its own; else itself. */
+function ownCopy(t: TensorProto): TensorProto {
+  const raw = t.raw_data;
+  // new Uint8Array(raw) copies; raw.slice() would not where raw is a Node Buffer
+  return raw && raw.byteLength < raw.buffer.byteLength ? { ...t, raw_data: new Uint8Array(raw) } : t;
+}
+
+function ownInitializers(model: Model): void {
+  for (const t of [...model.graph.initializers]) {
+    const own = ownCopy(t);
+    if (own !== t) model.graph.replaceInitializer(t.name!, [own]);
+  }
+}
+
+/** The model with the values of `names` left out (the trainer holds them) and its other initializers its own. */
+function withoutValues(model: Model, names: ReadonlySet<string>): Model {
+  const g = model.graph.proto;
+  const initializer = (g.initializer ?? []).map((t) => (names.has(t.name ?? '') ? withoutFields(t, ['raw_data', 'float_data', 'double_data']) : ownCopy(t)));
+  return new Model({ ...model.proto, graph: { ...g, initializer } });
+}
+
 const ORT_FLOAT: Partial<Record<DataType, 'float32' | 'float64'>> = { [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64' };
 
 export class Trainer {
@@ -87,9 +110,14 @@ export class Trainer {
       if (values) data.set(values);
       carried.set(c.input, new runtime.Tensor(ortType, data, c.dims));
     }
+    // the trainer's models hold their own copies of what they keep, and the model passed in none
+    // of the weights: once the caller lets go of its model, its weights (and the file bytes
+    // they view) are freed, and the carried tensors hold the only copy
+    for (const kept of [graph.model, graph.evaluation.model]) ownInitializers(kept);
+    const skeleton = withoutValues(model, new Set(graph.carried.flatMap((c) => (c.initializer ? [c.initializer] : []))));
     const feedDims = new Map(graph.data.filter((name) => types.has(name)).map((name) => [name, types.get(name)!.dims]));
     feedDims.set(graph.target, graph.outputDims);
-    return new Trainer(graph, model, session, options, carried, feedDims);
+    return new Trainer(graph, skeleton, session, options, carried, feedDims);
   }
 
   /**
