@@ -5,6 +5,7 @@
  * good checkpoint; one-line errors with no output written; a training run under --ep webgpu.
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -103,6 +104,28 @@ describe('wn-onnx train', () => {
       const scale = Math.max(...a.map(Math.abs));
       assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-4 * scale), `${t.name}: the same training either way`);
     }
+  });
+
+  it('runs in a child under the tuned malloc (Linux); SIGTERM ends both, no output written', async () => {
+    const out = path.join(dir, `sigterm-${process.pid}.onnx`);
+    const parent = spawn(process.execPath, [path.join(root, 'bin', 'wn-onnx.js'), 'train', mlp, '--data', x, '--labels', y, '--epochs', '100000', '-o', out]);
+    let err = '';
+    const started = new Promise<void>((resolve) => parent.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      if (err.includes('estimated step memory')) resolve();
+    }));
+    const ended = new Promise<NodeJS.Signals | null>((resolve) => parent.on('exit', (_, signal) => resolve(signal)));
+    await started;
+    // the training process is the parent's child, with the tuned malloc in its environment
+    const training = fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && Number(pid) !== parent.pid)
+      .filter((pid) => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(out); } catch { return false; } });
+    assert.equal(training.length, 1, 'one training process beside the parent');
+    assert.match(fs.readFileSync(`/proc/${training[0]}/environ`, 'utf8'), /MALLOC_ARENA_MAX=1/);
+    parent.kill('SIGTERM');
+    assert.equal(await ended, 'SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.ok(!fs.existsSync(`/proc/${training[0]}`) || /State:\s+Z/.test(fs.readFileSync(`/proc/${training[0]}/status`, 'utf8')), 'the training process ended too');
+    assert.ok(!fs.existsSync(out));
   });
 
   it('--resume gives what the uninterrupted run gives', () => {

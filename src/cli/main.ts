@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { WnError } from '../errors';
 import { writeError } from '../node/files';
+import { rerunWithTunedMalloc, wantsTunedMalloc } from '../node/malloc';
 import { convertCommand } from './convert';
 import { foldCommand } from './fold';
 import { initCommand } from './init';
@@ -68,6 +69,10 @@ function userError(e: unknown): WnError | undefined {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (wantsTunedMalloc(argv)) {
+    process.exitCode = await rerunWithTunedMalloc(argv);
+    return;
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

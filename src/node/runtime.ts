@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { mallocTuned } from './malloc';
 import type { ExecutionProvider, Runtime } from '../runtime/ort';
 
 type LoadedRuntime = Runtime & { env: { logLevel?: string; wasm?: { numThreads?: number } } };
@@ -16,9 +17,27 @@ function quiet(ort: LoadedRuntime): LoadedRuntime {
 }
 
 export function nodeRuntime(): Runtime {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  native ??= { ...quiet(require('onnxruntime-node') as LoadedRuntime), collectGarbage: garbageCollector() };
+  if (!native) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ort = quiet(require('onnxruntime-node') as LoadedRuntime);
+    const InferenceSession = mallocTuned() ? withoutCpuArena(ort.InferenceSession) : ort.InferenceSession;
+    native = { ...ort, InferenceSession, collectGarbage: garbageCollector() };
+  }
   return native;
+}
+
+/**
+ * Sessions without ONNX Runtime's CPU arena (unless asked for): under the tuned malloc
+ * (src/node/malloc.ts) the arena only adds memory. The options are create's last argument.
+ */
+function withoutCpuArena(sessions: Runtime['InferenceSession']): Runtime['InferenceSession'] {
+  const create = (...args: unknown[]) => {
+    const last = args.at(-1);
+    const hasOptions = args.length > 1 && typeof last === 'object' && last !== null && !ArrayBuffer.isView(last) && !(last instanceof ArrayBuffer);
+    const options = { enableCpuMemArena: false, ...(hasOptions ? last : {}) };
+    return (sessions.create as (...a: unknown[]) => ReturnType<typeof sessions.create>)(...(hasOptions ? args.slice(0, -1) : args), options);
+  };
+  return { create } as unknown as Runtime['InferenceSession'];
 }
 
 /** V8's full collection (what --expose-gc exposes as gc()), fetched once: a new context made with the flag on holds it. */

@@ -17,6 +17,10 @@ import {
 import { MODEL_FILE } from './mutations';
 import { BIN } from './seeds';
 
+// in-process cases run main() here, output captured: `train` must not run itself again in a child
+// (src/node/malloc.ts), whose output the capture would miss; the spawned modes keep that path
+process.env.WN_ONNX_NO_RERUN = '1';
+
 /** Restart after a case that leaves this process this large (a leak must not turn into a crash later). */
 const RSS_LIMIT = 2 * 2 ** 30;
 /** What a result keeps of the command's output (more when the case folder is kept for inspection). */
@@ -100,6 +104,7 @@ function runSpawned(prepared: PreparedCase, limitMs: number): Promise<Outcome> {
   const { mode } = prepared.plan;
   const env = { ...process.env };
   delete env.WN_ONNX_DEBUG;
+  delete env.WN_ONNX_NO_RERUN;
   return new Promise((resolve) => {
     const stdio = [mode === 'stdin' ? 'pipe' : 'ignore', 'pipe', 'pipe'] as const;
     const child = spawn(process.execPath, [BIN, ...prepared.args], { cwd: prepared.cwd, env, stdio: [...stdio] });
