@@ -6,6 +6,9 @@
  *   - a forward pass of the WN model at the same batch (a step should cost about three);
  *   - PyTorch training the same architecture, weight-normalized (bench/torch_train.py, Debian's
  *     python3-torch at /usr/bin/python3);
+ *   - the epoch measure, as a user waits for it: `wn-onnx train` on the WN CNN (shuffled batches,
+ *     the CLI's defaults) for 2 epochs minus 1 epoch, whole processes timed, so start-up cancels;
+ *     per step, against three forward passes; PyTorch the same way (bench/torch_train.py --epochs);
  *   - where a WN step's time goes: an ONNX Runtime profile of the step session summed by part of
  *     the step graph (forward, loss, backward, optimizer) and by op type in the backward pass,
  *     next to the JS time outside session.run.
@@ -16,19 +19,19 @@
  * timed step as `wn-onnx train` builds them (inputTensor + Trainer.targetTensor).
  *
  *   npm run bench:train            (builds first)
- *   node dist/bench/train.js [--repeat 3] [--warmup 20] [--steps 200] [--data DIR] [--python /usr/bin/python3]
+ *   node dist/bench/train.js [--repeat 3] [--epoch-repeat 5] [--warmup 20] [--steps 200] [--data DIR] [--python /usr/bin/python3]
  *
  * Prints a Markdown section on standard output; progress goes to standard error.
  */
 import { Command } from 'commander';
-import { positiveInteger } from '../src/cli/options';
+import { numberIn, positiveInteger } from '../src/cli/options';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-common';
 import {
-  assignInputs, convert, dataDependentInit, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, withSession,
+  assignInputs, convert, dataDependentInit, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, saveModelFile, withSession,
   type NdArray, type Runtime,
 } from '../src/node';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
@@ -42,15 +45,17 @@ import { median, runProcess } from './process';
 const ROOT = path.resolve(__dirname, '..', '..');
 const CNN = path.join(ROOT, 'models', 'cnn.onnx');
 const TORCH_SCRIPT = path.join(ROOT, 'bench', 'torch_train.py');
+const CLI = path.join(ROOT, 'bin', 'wn-onnx.js');
 const BATCH = 100;
 const LR = 1e-3;
 const THREADS = { intraOpNumThreads: 2, interOpNumThreads: 1 };
 
-interface Options { repeat: number; warmup: number; steps: number; data: string; python: string }
+interface Options { repeat: number; epochRepeat: number; warmup: number; steps: number; data: string; python: string }
 
 function parseArgs(argv: string[]): Options {
   return new Command('bench/train.js')
     .option('--repeat <n>', 'rounds; the best median counts', positiveInteger('--repeat'), 3)
+    .option('--epoch-repeat <n>', 'rounds of the epoch measure (0: skip it); the best counts', numberIn('--epoch-repeat', 0), 5)
     .option('--warmup <n>', 'steps before timing', positiveInteger('--warmup'), 20)
     .option('--steps <n>', 'timed steps', positiveInteger('--steps'), 200)
     .option('--data <dir>', 'Fashion-MNIST folder', (d: string) => path.resolve(d), process.env.FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist')
@@ -278,6 +283,41 @@ const CONFIGS: { kind: ModelKind; label: string }[] = [
   { kind: 'bn', label: 'CNN with BatchNormalization after each Conv' },
 ];
 
+/**
+ * The epoch measure, per step: a whole 2-epoch run minus a whole 1-epoch run (start-up, reading
+ * the data and writing the model cancel), divided by the steps of an epoch. `wn-onnx train` on
+ * the WN CNN as a user runs it (shuffled, its default threads), and PyTorch the same way.
+ */
+function epochMeasure(o: Options, torchSkipped: string | undefined): { ours: number[]; torch: number[] } {
+  const images = path.join(o.data, 'train-images-idx3-ubyte.gz');
+  const labels = path.join(o.data, 'train-labels-idx1-ubyte.gz');
+  const steps = Math.ceil(readFashionMnist(o.data, cnn('wn')).labels.shape[0] / BATCH);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-onnx-bench-epoch-'));
+  const model = path.join(dir, 'cnn_wn.onnx');
+  saveModelFile(cnn('wn'), model);
+  const ours = (epochs: number) => runProcess(process.execPath, [
+    CLI, 'train', model, '--data', images, '--labels', labels, '--epochs', String(epochs), '--lr', String(LR),
+    '--batch-size', String(BATCH), '-o', path.join(dir, 'trained.onnx'),
+  ]).seconds;
+  const torch = (epochs: number) => runProcess(o.python, [
+    TORCH_SCRIPT, o.data, '--epochs', String(epochs), '--batch', String(BATCH), '--threads', String(THREADS.intraOpNumThreads),
+  ]).seconds;
+  const perStep = (run: (epochs: number) => number) => ((run(2) - run(1)) * 1e3) / steps;
+  const result = { ours: [] as number[], torch: [] as number[] };
+  try {
+    for (let round = 1; round <= o.epochRepeat; round++) {
+      result.ours.push(perStep(ours));
+      log(`  epoch measure, wn-onnx train #${round}: ${result.ours.at(-1)!.toFixed(2)} ms/step`);
+      if (torchSkipped) continue;
+      result.torch.push(perStep(torch));
+      log(`  epoch measure, PyTorch #${round}: ${result.torch.at(-1)!.toFixed(2)} ms/step`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return result;
+}
+
 interface TorchResult { stepMs: number; samplesPerSecond: number; torch: string }
 
 function optionArgs(o: Options): string[] {
@@ -321,6 +361,7 @@ function main(): void {
       log(`  PyTorch WN CNN #${round}: step ${r.stepMs.toFixed(2)} ms`);
     }
   }
+  const epochs = epochMeasure(o, torchSkipped);
   log('  profiling a WN training step …');
   const breakdown = measured<Breakdown>('profile', o);
 
@@ -342,6 +383,18 @@ function main(): void {
   }
   rows.push(`| Forward pass only, WN CNN (InferenceSession) | ${forwardMs.toFixed(2)} | ${samples(forwardMs)} | WN step / (3 × forward) = ${(wn.stepMs / (3 * forwardMs)).toFixed(2)} (session.run only: ${(wn.runMs / (3 * forwardMs)).toFixed(2)}) |`);
 
+  const epochRows: string[] = [];
+  if (epochs.ours.length) {
+    const ours = Math.min(...epochs.ours);
+    const spread = (runs: number[]) => `best of ${runs.length}; median ${median(runs).toFixed(2)}, worst ${Math.max(...runs).toFixed(2)}`;
+    epochRows.push(
+      `| \`wn-onnx train\`, WN CNN | ${ours.toFixed(2)} (${spread(epochs.ours)}) | ${samples(ours)} | ${(ours / (3 * forwardMs)).toFixed(2)} | ${wn.stepMs.toFixed(2)} |`,
+    );
+    if (epochs.torch.length) {
+      const torch = Math.min(...epochs.torch);
+      epochRows.push(`| PyTorch, WN CNN | ${torch.toFixed(2)} (${spread(epochs.torch)}) | ${samples(torch)} | ${(torch / (3 * forwardMs)).toFixed(2)} | ours ${(torch / ours).toFixed(2)}× its samples/s |`);
+    }
+  }
   const stepTotal = breakdown.rows.reduce((sum, r) => sum + r.ms, 0);
   const backwardTotal = breakdown.backwardOps.reduce((sum, r) => sum + r.ms, 0);
   const otherOps = breakdown.backwardOps.slice(8);
@@ -356,6 +409,11 @@ function main(): void {
     '| Configuration | Step (ms) | Samples/s | Ratio |', '|---|---|---|---|',
     ...rows,
     ...(torchSkipped ? ['', `PyTorch comparison skipped: ${torchSkipped}.`] : []), '',
+    ...(epochRows.length ? [
+      `The epoch measure: a whole 2-epoch run minus a whole 1-epoch run (start-up cancels), per step (${BATCH} samples), shuffled batches, each tool's defaults otherwise; against three forward passes (${forwardMs.toFixed(2)} ms each, above):`, '',
+      '| Epoch of Fashion-MNIST | ms/step | Samples/s | × three forwards | Median step (above) |', '|---|---|---|---|---|',
+      ...epochRows, '',
+    ] : []),
     `Where a WN training step goes (ONNX Runtime profiling on, so slower than above; per-step averages over the ${breakdown.steps} steps between the quartiles of step time):`, '',
     '| Part of the step | ms/step | Share |', '|---|---|---|',
     ...breakdown.rows.map((r) => `| ${r.part} | ${r.ms.toFixed(2)} | ${pct(r.ms, stepTotal)} |`),
