@@ -7,6 +7,7 @@ import { CPU_LOWERING, type Lowering } from '../src/autodiff/rule';
 import type { AttributeValue } from '../src/ir/attributes';
 import { seededRandom } from '../src/tensor/random';
 import { elementCount } from '../src/tensor/values';
+import type { NodeProto } from '../src/onnx/proto';
 import { gradCheck } from './helpers/gradcheck';
 
 type Attributes = Record<string, AttributeValue | { float: number }>;
@@ -150,6 +151,28 @@ describe('gradient rules: pooling', () => {
     await assert.rejects(checkPool('MaxPool', { name: '', x: [1, 1, 4, 4], attributes: { kernel_shape: [2, 2], strides: [2, 2] }, opset: 8 }),
       /opset 9/);
   });
+
+  // the activation's derivative taken on the pooled maxima (a quarter of x here), its own rule passing the result on
+  const activations: [string, number?][] = [['Relu'], ['LeakyRelu', 0.1], ['LeakyRelu', -0.5]];
+  for (const [op, alpha] of activations) {
+    it(`${op}${alpha === undefined ? '' : ` alpha ${alpha}`} then MaxPool: the gradient of the two rules apart, bit for bit`, async () => {
+      const attributes: Attributes = alpha === undefined ? {} : { alpha: { float: alpha } };
+      const dims = [2, 3, 6, 5];
+      // off the kink at 0, where finite differences straddle it
+      const values = distinctValues(elementCount(dims)).map((v) => v + 0.025);
+      const pool = makeNode('MaxPool', ['a'], ['y'], { kernel_shape: [2, 2], strides: [2, 2] });
+      // float32: ONNX Runtime's MaxUnpool has no float64 kernel
+      const check = (nodes: NodeProto[]) => gradCheck({ type: DataType.FLOAT, nodes, inputs: [{ name: 'x', dims, values }], opset: 17 });
+      const together = await check([makeNode(op, ['x'], ['a'], attributes, 'act'), pool]);
+      // an Identity between them hides the activation from MaxPool's rule
+      const apart = await check([makeNode(op, ['x'], ['h'], attributes, 'act'), makeNode('Identity', ['h'], ['a']), pool]);
+      assert.deepEqual(Array.from(together.grads.get('x')!), Array.from(apart.grads.get('x')!));
+      const activationNodes = (r: { nodes: NodeProto[] }) => r.nodes.filter((n) => n.name?.includes('act/')).length;
+      assert.ok(activationNodes(apart) > 0, 'the activation\'s rule masks x-sized values apart');
+      const fused = (alpha ?? 0) >= 0;
+      assert.equal(activationNodes(together) === 0, fused, fused ? 'the activation\'s rule passes the pooled gradient on' : 'a negative slope is not a function of y');
+    });
+  }
 
   const averagePools: PoolCase[] = [
     { name: '2-D 2x2 stride 2 (windows inside x)', x: [2, 3, 6, 5], attributes: { kernel_shape: [2, 2], strides: [2, 2] } },

@@ -132,6 +132,8 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
         await trainer?.release();
       });
 
+      const parameterTolerance = c.optimizer.kind === 'adam' ? ADAM_PARAMETERS : FLOAT32;
+
       it('trains the parameters PyTorch trains', function () {
         const torchNames = [...expected.keys()].filter((k) => !RESULT_KEYS.has(k) && !k.endsWith('_running_mean')).sort();
         assert.deepEqual([...trainer.graph.parameters].sort(), torchNames);
@@ -144,7 +146,7 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
       it('ends with PyTorch\'s g, v and biases', function () {
         const trained = trainer.trainedModel();
         for (const name of trainer.graph.parameters) {
-          assertNear(name, readFloats(trained.graph.initializer(name)!), expected.get(name)!, c.optimizer.kind === 'adam' ? ADAM_PARAMETERS : FLOAT32);
+          assertNear(name, readFloats(trained.graph.initializer(name)!), expected.get(name)!, parameterTolerance);
         }
       });
 
@@ -162,7 +164,9 @@ describe(`training against PyTorch ${manifest.torch} (weight_norm + torch.optim)
         assert.equal(report.folded.length, trainer.graph.parameters.filter((p) => p.endsWith('_g')).length, 'every layer folded');
         assert.deepEqual(opTypes(folded), plainOps, 'the plain model\'s operators again');
         const outputs = await run(folded, batch);
-        assertNear('logits', outputs.logits.data as Float32Array, expected.get('logits')!, FLOAT32);
+        // computed from the trained parameters, it agrees as far as they do (a logit near 0 after
+        // Adam's steps: 1.4e-6 from PyTorch's, on one machine's kernels)
+        assertNear('logits', outputs.logits.data as Float32Array, expected.get('logits')!, parameterTolerance);
       });
     });
   }

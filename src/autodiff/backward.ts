@@ -16,7 +16,7 @@ import type { Model } from '../ir/model';
 import { Builder } from '../ir/builder';
 import { isDefaultDomain } from '../ir/graph';
 import { option, WnError } from '../errors';
-import { GradContext, type Lowering } from './rule';
+import { GradContext, type GradLinks, type Lowering } from './rule';
 import { differentiableOps, gradientRule } from './registry';
 import type { ValueTypes } from '../ir/value-types';
 
@@ -69,6 +69,19 @@ export function buildBackward(model: Model, { seeds, wrt, types, lowering, stops
     if ((node.output ?? []).some((o) => needed.has(o))) for (const name of node.input ?? []) if (name) needed.add(name);
   }
 
+  // gradients that already carry their value's producer's derivative (MaxPool's, on a Relu's output)
+  const carried = new Set<string>();
+  const links: GradLinks = {
+    soleProducer(name) {
+      if (graph.consumers(name).length !== 1 || graph.isGraphOutput(name) || seeds.has(name) || hooks?.has(name)) return undefined;
+      const node = graph.producer(name);
+      const rule = node && isDefaultDomain(node) ? gradientRule(node.op_type ?? '') : undefined;
+      return node && rule ? { node, rule } : undefined;
+    },
+    carry: (grad) => carried.add(grad),
+    carries: (grad) => carried.has(grad),
+  };
+
   const contributions = new Map<string, string[]>();
   const contribute = (name: string, grad: string) => {
     const list = contributions.get(name);
@@ -105,7 +118,7 @@ export function buildBackward(model: Model, { seeds, wrt, types, lowering, stops
       output[index] = name;
       graph.replaceNode(node, { ...node, output });
     };
-    const ctx = new GradContext(node, opset, b, types, outputGrads, wanted, addOutput, lowering);
+    const ctx = new GradContext(node, opset, b, types, outputGrads, wanted, addOutput, lowering, links);
     const inputGrads = rule.grad(ctx);
     (node.input ?? []).forEach((name, i) => {
       const grad = inputGrads[i];

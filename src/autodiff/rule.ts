@@ -20,7 +20,29 @@ export interface GradientRule {
   readonly nonDifferentiable?: readonly number[];
   /** Gradients of the node's inputs, by position; undefined where an input gets none. */
   grad(ctx: GradContext): (string | undefined)[];
+  /**
+   * For elementwise ops whose derivative is a function of their output alone (Relu, LeakyRelu):
+   * `dy` times that derivative at `y`, values of `node`'s output (all of them, or some: a max
+   * pooling's maxima); undefined where the node's attributes rule it out. A consumer that passes
+   * the gradient on to few of the output's elements applies it to those only (see
+   * GradContext.producerDerivativeTimes).
+   */
+  outputDerivativeTimes?(ctx: GradContext, node: NodeProto, dy: string, y: string): string | undefined;
 }
+
+/** What a rule may know of the nodes around its own, from the backward pass. */
+export interface GradLinks {
+  /**
+   * The node computing `name` and its rule, where the node being differentiated is all the
+   * gradient of `name` comes from (its one reader; not a graph output, seed or hooked value).
+   */
+  soleProducer(name: string): { node: NodeProto; rule: GradientRule } | undefined;
+  /** Records that the gradient `grad` already carries the derivative of its value's producer. */
+  carry(grad: string): void;
+  carries(grad: string): boolean;
+}
+
+const NO_LINKS: GradLinks = { soleProducer: () => undefined, carry: () => undefined, carries: () => false };
 
 /**
  * Ops and outputs the gradient may use where execution providers differ: a rule picks another,
@@ -79,6 +101,7 @@ export class GradContext {
     private readonly wanted: readonly boolean[],
     private readonly addOutput: (index: number, name: string) => void,
     readonly lowering: Lowering = CPU_LOWERING,
+    private readonly links: GradLinks = NO_LINKS,
   ) {}
 
   /** The node's i-th input name ('' where an optional input is absent). */
@@ -119,6 +142,29 @@ export class GradContext {
     const name = this.b.name(this.role(role));
     this.addOutput(i, name);
     return name;
+  }
+
+  /**
+   * `dy` times the derivative of `x`'s producer, taken at `y` (values of that producer's output
+   * at the places `dy` goes: a max pooling's maxima), where this node alone reads `x` and the
+   * producer's derivative depends on its output alone; else undefined. The gradient the rule
+   * then returns for `x` must carry that derivative everywhere (zeros elsewhere): the rule says
+   * so with `carriesProducerDerivative`, and the producer's rule passes it on unchanged.
+   */
+  producerDerivativeTimes(x: string, dy: string, y: string): string | undefined {
+    const producer = this.links.soleProducer(x);
+    return producer?.rule.outputDerivativeTimes?.(this, producer.node, dy, y);
+  }
+
+  carriesProducerDerivative(grad: string): string {
+    this.links.carry(grad);
+    return grad;
+  }
+
+  /** Whether the gradient of output 0 already carries this node's own derivative (its reader applied it). */
+  derivativeApplied(): boolean {
+    const dy = this.dy();
+    return !!dy && this.links.carries(dy);
   }
 
   // -- emitting ops ----------------------------------------------------------------------

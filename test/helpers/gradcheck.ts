@@ -47,7 +47,10 @@ export interface GradCase {
 /** At most this many elements per input are perturbed (picked at random beyond). */
 const MAX_PROBES = 24;
 
-export async function gradCheck(c: GradCase): Promise<void> {
+/** What gradCheck computed: each input's analytic gradient, and the backward pass's nodes. */
+export interface GradResult { grads: Map<string, ArrayLike<number>>; nodes: NodeProto[] }
+
+export async function gradCheck(c: GradCase): Promise<GradResult> {
   const type = c.type ?? DataType.DOUBLE;
   const ortType = type === DataType.DOUBLE ? 'float64' : 'float32';
   const random = seededRandom(c.seed ?? 3);
@@ -106,6 +109,8 @@ export async function gradCheck(c: GradCase): Promise<void> {
       });
     }
   });
+  const grads = new Map(wrt.map((name) => [name, analytic[backward.grads.get(name)!].data as ArrayLike<number>]));
+  return { grads, nodes: backward.nodes };
 }
 
 function awayFromZero(random: () => number): number {

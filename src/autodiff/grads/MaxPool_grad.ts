@@ -7,6 +7,11 @@
  *
  * Where the execution provider has no Indices (WebGPU), each window's values are gathered and
  * ArgMax finds the same first maximum: the same positions, so the same gradient bit for bit.
+ *
+ * Where x is a Relu's (or LeakyRelu's) output read by this MaxPool alone and the windows do not
+ * overlap, x's value at each argmax is the window's maximum y: that activation's derivative is
+ * taken on y and dy, a fraction of x's size, and the activation's rule passes the result on
+ * (the same products, so the same gradient bit for bit; overlapping windows add first).
  */
 import { intAttribute, intsAttribute } from '../../ir/attributes';
 import { elementCount } from '../../tensor/values';
@@ -26,37 +31,46 @@ export const maxPoolGradRule: GradientRule = {
       // without ScatterElements' reduction (opset 16) an element that is the max of two windows would get one dy, not both
       ctx.fail(`its windows overlap, and adding their gradients needs ScatterElements with reduction (opset 16); upgrade the model's opset to 16`);
     }
-    if (!ctx.lowering.maxPoolIndices) {
-      // per (sample, channel) positions, so the scatter runs along the last axis of [N, C, positions]
-      return [scatterOnArgmax(ctx, windowArgmax(ctx, forwardGeometry(ctx, kernel)), [0, 0, -1], addsDuplicates)];
-    }
-    // row-major indices address the flattened x; storage_order 1 numbers them column-major, so recompute those
-    const indices = intAttribute(ctx.node, 'storage_order', 0) === 0
-      ? ctx.forwardOutput(1, 'Indices')
-      : ctx.multiOp('MaxPool', [x], 2, sameAttributes(ctx.node, ['storage_order']))[1];
-    const signal = ctx.dims(x).slice(2);
-    const windows = ctx.dims(ctx.output(0)).slice(2);
-    if (!overlapping && ctx.opset >= 11 && [...signal, ...windows].every((d) => d !== null)) {
-      // output_shape (opset 11) sizes the result like x. ONNX Runtime refuses one smaller than
-      // (windows − 1)·stride + kernel − pads, where padding or ceil_mode reach past x; pads only
-      // enter that check (the indices address x itself), so end pads make up the difference.
-      const reach = kernel.map((k, i) => Math.max(0, (windows[i]! - 1) * strides[i] + k - signal[i]!));
-      return [ctx.op('MaxUnpool', [ctx.dy()!, indices, ctx.shapeOf(x)], { kernel_shape: kernel, strides, pads: [...kernel.map(() => 0), ...reach] })];
-    }
-    return [scatterOnArgmax(ctx, indices, [-1], addsDuplicates)];
+    const activated = overlapping ? undefined : ctx.producerDerivativeTimes(x, ctx.dy()!, ctx.output(0));
+    const dy = activated ?? ctx.dy()!;
+    const dx = maxPoolGrad(ctx, dy, kernel, strides, overlapping, addsDuplicates);
+    return [activated ? ctx.carriesProducerDerivative(dx) : dx];
   },
 };
+
+/** dy put on each window's argmax of x. */
+function maxPoolGrad(ctx: GradContext, dy: string, kernel: number[], strides: number[], overlapping: boolean, addsDuplicates: boolean): string {
+  const x = ctx.input(0);
+  if (!ctx.lowering.maxPoolIndices) {
+    // per (sample, channel) positions, so the scatter runs along the last axis of [N, C, positions]
+    return scatterOnArgmax(ctx, dy, windowArgmax(ctx, forwardGeometry(ctx, kernel)), [0, 0, -1], addsDuplicates);
+  }
+  // row-major indices address the flattened x; storage_order 1 numbers them column-major, so recompute those
+  const indices = intAttribute(ctx.node, 'storage_order', 0) === 0
+    ? ctx.forwardOutput(1, 'Indices')
+    : ctx.multiOp('MaxPool', [x], 2, sameAttributes(ctx.node, ['storage_order']))[1];
+  const signal = ctx.dims(x).slice(2);
+  const windows = ctx.dims(ctx.output(0)).slice(2);
+  if (!overlapping && ctx.opset >= 11 && [...signal, ...windows].every((d) => d !== null)) {
+    // output_shape (opset 11) sizes the result like x. ONNX Runtime refuses one smaller than
+    // (windows − 1)·stride + kernel − pads, where padding or ceil_mode reach past x; pads only
+    // enter that check (the indices address x itself), so end pads make up the difference.
+    const reach = kernel.map((k, i) => Math.max(0, (windows[i]! - 1) * strides[i] + k - signal[i]!));
+    return ctx.op('MaxUnpool', [dy, indices, ctx.shapeOf(x)], { kernel_shape: kernel, strides, pads: [...kernel.map(() => 0), ...reach] });
+  }
+  return scatterOnArgmax(ctx, dy, indices, [-1], addsDuplicates);
+}
 
 /**
  * dy written at `indices` into zeros shaped like x, added where windows share an argmax; x, dy
  * and the indices are all reshaped to `view` and scattered along its last axis.
  */
-function scatterOnArgmax(ctx: GradContext, indices: string, view: number[], addsDuplicates: boolean): string {
+function scatterOnArgmax(ctx: GradContext, dy: string, indices: string, view: number[], addsDuplicates: boolean): string {
   const x = ctx.input(0);
   const viewShape = ctx.ints(view, 'view');
   const viewed = (v: string) => ctx.op('Reshape', [v, viewShape]);
   const zeros = ctx.op('Expand', [ctx.scalar(0, x), ctx.shape(x)], {}, 'zeros');
-  const inputs = [viewed(zeros), viewed(indices), viewed(ctx.dy()!)];
+  const inputs = [viewed(zeros), viewed(indices), viewed(dy)];
   const axis = view.length - 1;
   const scattered = ctx.opset >= 11
     ? ctx.op('ScatterElements', inputs, { axis, ...(addsDuplicates ? { reduction: 'add' } : {}) })
