@@ -12,7 +12,9 @@
  * of the whole process, each side measured by GNU time.
  *
  *   npm run bench:scale
- *   node dist/bench/scale.js [--steps 4] [--models vocoder,resnet18] [--out DIR] [--python /usr/bin/python3]
+ *   node dist/bench/scale.js [--steps 4] [--models vocoder,resnet18] [--vocoder-batch 2] [--frames 16] [--out DIR] [--python /usr/bin/python3]
+ *
+ * HiFi-GAN's own training size is --vocoder-batch 16 --frames 32 (8,192 audio samples per clip).
  *
  * Prints a Markdown table on standard output; progress goes to standard error.
  */
@@ -39,19 +41,25 @@ interface ScaleModel {
   loss: 'l1' | 'cross-entropy';
 }
 
-/** The vocoder on 16 mel frames (4,096 samples of audio) at batch 2: a step of a few seconds on 2 cores. */
-const FRAMES = 16;
-const MODELS: ScaleModel[] = [
-  { name: 'vocoder', label: 'HiFi-GAN V1 generator (vocoder)', batch: 2, input: [80, FRAMES], target: [1, FRAMES * 256], loss: 'l1' },
-  { name: 'resnet18', label: 'ResNet-18, 3×64×64', batch: 16, input: [3, 64, 64], target: [], loss: 'cross-entropy' },
-];
+/** Audio samples per mel frame (HiFi-GAN V1's upsampling, 8·8·2·2). */
+const HOP = 256;
 
-interface Options { steps: number; models: string; out?: string; python: string }
+/** By default the vocoder on 16 mel frames (4,096 samples of audio) at batch 2: a step of about a second on 2 cores. */
+function scaleModels(o: Options): ScaleModel[] {
+  return [
+    { name: 'vocoder', label: 'HiFi-GAN V1 generator (vocoder)', batch: o.vocoderBatch, input: [80, o.frames], target: [1, o.frames * HOP], loss: 'l1' },
+    { name: 'resnet18', label: 'ResNet-18, 3×64×64', batch: 16, input: [3, 64, 64], target: [], loss: 'cross-entropy' },
+  ];
+}
+
+interface Options { steps: number; models: string; vocoderBatch: number; frames: number; out?: string; python: string }
 
 function parseArgs(argv: string[]): Options {
   return new Command('bench/scale.js')
     .option('--steps <n>', 'steps per epoch (wn-onnx) and timed steps (PyTorch)', positiveInteger('--steps'), 4)
     .option('--models <list>', 'comma-separated: vocoder, resnet18', 'vocoder,resnet18')
+    .option('--vocoder-batch <n>', 'clips per vocoder step', positiveInteger('--vocoder-batch'), 2)
+    .option('--frames <n>', `mel frames per vocoder clip (${HOP} audio samples each)`, positiveInteger('--frames'), 16)
     .option('--out <dir>', 'folder for the models and data (default: a temporary one, removed after)')
     .option('--python <exe>', 'python with torch', '/usr/bin/python3')
     .parse(argv, { from: 'user' })
@@ -93,7 +101,9 @@ function measureOurs(dir: string, m: ScaleModel, o: Options): Row['ours'] {
 }
 
 function measureTorch(m: ScaleModel, o: Options): Row['torch'] & { params: number } {
-  const run = measured(o.python, [TORCH_SCRIPT, 'train', m.name, '--steps', String(o.steps), '--warmup', '1', '--threads', '2']);
+  const run = measured(o.python, [
+    TORCH_SCRIPT, 'train', m.name, '--steps', String(o.steps), '--warmup', '1', '--threads', '2', '--batch', String(m.batch), '--frames', String(o.frames),
+  ]);
   const result = JSON.parse(run.stdout.trim().split('\n').pop()!) as { params: number; stepMs: number };
   return { params: result.params, stepMs: result.stepMs, rssMB: run.rssBytes / 2 ** 20 };
 }
@@ -101,16 +111,17 @@ function measureTorch(m: ScaleModel, o: Options): Row['torch'] & { params: numbe
 function main(): void {
   const o = parseArgs(process.argv.slice(2));
   requireGnuTime();
+  const known = scaleModels(o);
   const models = o.models.split(',').map((name) => {
-    const m = MODELS.find((c) => c.name === name.trim());
-    if (!m) throw new Error(`--models: unknown model "${name}"; known: ${MODELS.map((c) => c.name).join(', ')}`);
+    const m = known.find((c) => c.name === name.trim());
+    if (!m) throw new Error(`--models: unknown model "${name}"; known: ${known.map((c) => c.name).join(', ')}`);
     return m;
   });
   const dir = o.out ? path.resolve(o.out) : fs.mkdtempSync(path.join(os.tmpdir(), 'wn-bench-scale-'));
   fs.mkdirSync(dir, { recursive: true });
   try {
     log(`exporting the PyTorch models into ${dir}`);
-    runProcess(o.python, [TORCH_SCRIPT, 'export', dir, '--frames', String(FRAMES)]);
+    runProcess(o.python, [TORCH_SCRIPT, 'export', dir, '--frames', String(o.frames), '--batch-vocoder', String(o.vocoderBatch)]);
     const rows: Row[] = [];
     for (const m of models) {
       log(`${m.label}: wn-onnx train (${o.steps} steps per epoch, 2 epochs)`);
@@ -131,7 +142,7 @@ function report(rows: Row[], o: Options): string {
   const date = new Date().toISOString().slice(0, 10);
   const commit = runProcess('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.trim();
   return [
-    `Measured ${date} at commit ${commit} (${o.steps} steps per measurement):`,
+    `Measured ${date} at commit ${commit} (${o.steps} steps per measurement; the vocoder on ${o.frames} mel frames, ${o.frames * HOP} audio samples per clip):`,
     '',
     '| Model | Parameters | Batch | wn-onnx step | PyTorch step | wn-onnx peak RSS (estimate) | PyTorch peak RSS | RSS ratio |',
     '|---|---|---|---|---|---|---|---|',

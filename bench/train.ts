@@ -9,6 +9,8 @@
  *   - the epoch measure, as a user waits for it: `wn-onnx train` on the WN CNN (shuffled batches,
  *     the CLI's defaults) for 2 epochs minus 1 epoch, whole processes timed, so start-up cancels;
  *     per step, against three forward passes; PyTorch the same way (bench/torch_train.py --epochs);
+ *   - with --scale, the vocoder and ResNet-18 rows of bench/scale.ts (step time and peak RSS,
+ *     ours and PyTorch's);
  *   - where a WN step's time goes: an ONNX Runtime profile of the step session summed by part of
  *     the step graph (forward, loss, backward, optimizer) and by op type in the backward pass,
  *     next to the JS time outside session.run.
@@ -19,7 +21,7 @@
  * timed step as `wn-onnx train` builds them (inputTensor + Trainer.targetTensor).
  *
  *   npm run bench:train            (builds first)
- *   node dist/bench/train.js [--repeat 3] [--epoch-repeat 5] [--warmup 20] [--steps 200] [--data DIR] [--python /usr/bin/python3]
+ *   node dist/bench/train.js [--repeat 3] [--epoch-repeat 5] [--scale] [--warmup 20] [--steps 200] [--data DIR] [--python /usr/bin/python3]
  *
  * Prints a Markdown section on standard output; progress goes to standard error.
  */
@@ -50,12 +52,13 @@ const BATCH = 100;
 const LR = 1e-3;
 const THREADS = { intraOpNumThreads: 2, interOpNumThreads: 1 };
 
-interface Options { repeat: number; epochRepeat: number; warmup: number; steps: number; data: string; python: string }
+interface Options { repeat: number; epochRepeat: number; scale?: boolean; warmup: number; steps: number; data: string; python: string }
 
 function parseArgs(argv: string[]): Options {
   return new Command('bench/train.js')
     .option('--repeat <n>', 'rounds; the best median counts', positiveInteger('--repeat'), 3)
     .option('--epoch-repeat <n>', 'rounds of the epoch measure (0: skip it); the best counts', numberIn('--epoch-repeat', 0), 5)
+    .option('--scale', 'also the vocoder and ResNet-18 rows (bench/scale.ts: minutes more, GNU time and python3-torch)')
     .option('--warmup <n>', 'steps before timing', positiveInteger('--warmup'), 20)
     .option('--steps <n>', 'timed steps', positiveInteger('--steps'), 200)
     .option('--data <dir>', 'Fashion-MNIST folder', (d: string) => path.resolve(d), process.env.FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist')
@@ -365,6 +368,8 @@ function main(): void {
     }
   }
   const epochs = epochMeasure(o, torchSkipped);
+  if (o.scale) log('  the vocoder and ResNet-18 (bench/scale.ts) …');
+  const scale = o.scale ? runProcess(process.execPath, [path.join(__dirname, 'scale.js'), '--python', o.python]).stdout.trim() : undefined;
   log('  profiling a WN training step …');
   const breakdown = measured<Breakdown>('profile', o);
 
@@ -424,6 +429,7 @@ function main(): void {
       '| Epoch of Fashion-MNIST | ms/step (fastest) | ms/step (medians) | Samples/s (fastest) | × three forwards | Median step (above) |', '|---|---|---|---|---|---|',
       ...epochRows, '',
     ] : []),
+    ...(scale ? ['Training at scale (bench/scale.ts): HiFi-GAN V1 generator and ResNet-18, wn-onnx train against PyTorch.', '', scale, ''] : []),
     `Where a WN training step goes (ONNX Runtime profiling on, so slower than above; per-step averages over the ${breakdown.steps} steps between the quartiles of step time):`, '',
     '| Part of the step | ms/step | Share |', '|---|---|---|',
     ...breakdown.rows.map((r) => `| ${r.part} | ${r.ms.toFixed(2)} | ${pct(r.ms, stepTotal)} |`),
