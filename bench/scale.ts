@@ -12,7 +12,8 @@
  * of the whole process, each side measured by GNU time.
  *
  *   npm run bench:scale
- *   node dist/bench/scale.js [--steps 4] [--models vocoder,resnet18] [--vocoder-batch 2] [--frames 16] [--out DIR] [--python /usr/bin/python3]
+ *   node dist/bench/scale.js [--steps 4] [--models vocoder,resnet18] [--vocoder-batch 2] [--frames 16] [--resnet-batch 16]
+ *                            [--out DIR] [--python /usr/bin/python3]
  *
  * HiFi-GAN's own training size is --vocoder-batch 16 --frames 32 (8,192 audio samples per clip).
  *
@@ -48,11 +49,11 @@ const HOP = 256;
 function scaleModels(o: Options): ScaleModel[] {
   return [
     { name: 'vocoder', label: 'HiFi-GAN V1 generator (vocoder)', batch: o.vocoderBatch, input: [80, o.frames], target: [1, o.frames * HOP], loss: 'l1' },
-    { name: 'resnet18', label: 'ResNet-18, 3×64×64', batch: 16, input: [3, 64, 64], target: [], loss: 'cross-entropy' },
+    { name: 'resnet18', label: 'ResNet-18, 3×64×64', batch: o.resnetBatch, input: [3, 64, 64], target: [], loss: 'cross-entropy' },
   ];
 }
 
-interface Options { steps: number; models: string; vocoderBatch: number; frames: number; out?: string; python: string }
+interface Options { steps: number; models: string; vocoderBatch: number; frames: number; resnetBatch: number; out?: string; python: string }
 
 function parseArgs(argv: string[]): Options {
   return new Command('bench/scale.js')
@@ -60,6 +61,7 @@ function parseArgs(argv: string[]): Options {
     .option('--models <list>', 'comma-separated: vocoder, resnet18', 'vocoder,resnet18')
     .option('--vocoder-batch <n>', 'clips per vocoder step', positiveInteger('--vocoder-batch'), 2)
     .option('--frames <n>', `mel frames per vocoder clip (${HOP} audio samples each)`, positiveInteger('--frames'), 16)
+    .option('--resnet-batch <n>', 'images per ResNet-18 step', positiveInteger('--resnet-batch'), 16)
     .option('--out <dir>', 'folder for the models and data (default: a temporary one, removed after)')
     .option('--python <exe>', 'python with torch', '/usr/bin/python3')
     .parse(argv, { from: 'user' })
@@ -121,7 +123,9 @@ function main(): void {
   fs.mkdirSync(dir, { recursive: true });
   try {
     log(`exporting the PyTorch models into ${dir}`);
-    runProcess(o.python, [TORCH_SCRIPT, 'export', dir, '--frames', String(o.frames), '--batch-vocoder', String(o.vocoderBatch)]);
+    runProcess(o.python, [
+      TORCH_SCRIPT, 'export', dir, '--frames', String(o.frames), '--batch-vocoder', String(o.vocoderBatch), '--batch-resnet', String(o.resnetBatch),
+    ]);
     const rows: Row[] = [];
     for (const m of models) {
       log(`${m.label}: wn-onnx train (${o.steps} steps per epoch, 2 epochs)`);

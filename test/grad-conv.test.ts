@@ -23,6 +23,9 @@ interface ConvCase {
 /** Conv's weight gradient without im2col: what a layer takes where its gathered windows pass the memory budget. */
 const NO_IM2COL: Lowering = { ...CPU_LOWERING, im2colBytes: 0 };
 
+/** Stride-1 input gradients by the reversed-kernel Conv at any size (by default only from 4,096 values per weight). */
+const FLIPPED: Lowering = { ...CPU_LOWERING, flipMinValues: 0 };
+
 /** Conv or ConvTranspose of x, w and a bias, all differentiated. */
 async function checkConv(op: 'Conv' | 'ConvTranspose', c: ConvCase, bias: number, lowering?: Lowering): Promise<void> {
   await gradCheck({
@@ -48,7 +51,7 @@ describe('gradient rules: convolution', () => {
     { name: '2-D VALID stride 2', x: [1, 2, 7, 6], w: [3, 2, 3, 3], attributes: { auto_pad: 'VALID', strides: [2, 2] } },
     { name: '3-D stride 2 pads group 2', x: [2, 2, 5, 4, 5], w: [4, 1, 2, 3, 2], attributes: { group: 2, strides: [2, 1, 2], pads: [1, 0, 0, 0, 1, 1] } },
     { name: '2-D at opset 7', x: [1, 2, 7, 6], w: [3, 2, 3, 3], attributes: { strides: [2, 2], pads: [0, 1, 1, 0] }, opset: 7 },
-    // stride 1: ∂x is a Conv with the kernel reversed, except where a pad exceeds the dilated kernel
+    // stride 1: ∂x is a Conv with the kernel reversed (FLIPPED, below), except where a pad exceeds the dilated kernel
     { name: '2-D stride 1 asymmetric pads dilation (2, 1)', x: [2, 2, 7, 6], w: [3, 2, 3, 2], attributes: { dilations: [2, 1], pads: [2, 0, 1, 1] } },
     { name: '3-D depthwise stride 1 pads', x: [1, 3, 4, 5, 3], w: [3, 1, 2, 3, 2], attributes: { group: 3, pads: [1, 1, 0, 0, 1, 1] } },
     { name: '2-D SAME_UPPER stride 1 even kernel', x: [1, 2, 5, 6], w: [2, 2, 2, 4], attributes: { auto_pad: 'SAME_UPPER' } },
@@ -58,6 +61,7 @@ describe('gradient rules: convolution', () => {
   for (const c of convs) {
     it(`Conv ${c.name}`, async () => { await checkConv('Conv', c, c.w[0]); });
     it(`Conv ${c.name}, ∂W without im2col`, async () => { await checkConv('Conv', c, c.w[0], NO_IM2COL); });
+    it(`Conv ${c.name}, ∂x by the reversed-kernel Conv where stride 1 allows it`, async () => { await checkConv('Conv', c, c.w[0], FLIPPED); });
   }
 
   const convTransposes: ConvCase[] = [
@@ -79,6 +83,22 @@ describe('gradient rules: convolution', () => {
     it(`ConvTranspose ${c.name}`, async () => { await checkConv('ConvTranspose', c, bias); });
     it(`ConvTranspose ${c.name}, ∂W without im2col`, async () => { await checkConv('ConvTranspose', c, bias, NO_IM2COL); });
   }
+
+  it('takes the reversed-kernel Conv for a stride-1 ∂x from the lowering\'s flipMinValues', () => {
+    const model = makeModel({
+      opset: 17,
+      inputs: [tensorInfo('x', DataType.FLOAT, [2, 3, 8, 8]), tensorInfo('w', DataType.FLOAT, [4, 3, 3, 3])],
+      outputs: [tensorInfo('y', DataType.FLOAT, [2, 4, 6, 6])],
+      nodes: [makeNode('Conv', ['x', 'w'], ['y'])],
+      initializers: [],
+    });
+    const types = new Map([['x', [2, 3, 8, 8]], ['w', [4, 3, 3, 3]], ['y', [2, 4, 6, 6]]].map(([n, dims]) => [n as string, { type: DataType.FLOAT, dims: dims as number[] }]));
+    const ops = (flipMinValues: number) => buildBackward(model, { seeds: new Map([['y', 'dy']]), wrt: ['x'], types, lowering: { ...CPU_LOWERING, flipMinValues } })
+      .nodes.map((n) => n.op_type);
+    // 2 samples · 36 windows
+    assert.ok(ops(72).includes('Conv') && !ops(72).includes('ConvTranspose'));
+    assert.ok(ops(73).includes('ConvTranspose') && !ops(73).includes('Conv'));
+  });
 
   it('lays out im2col only where its bytes stay within the lowering\'s im2colBytes', () => {
     const model = makeModel({

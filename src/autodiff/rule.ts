@@ -63,9 +63,23 @@ export interface Lowering {
   im2colBytes: number;
   /** The batch size the step runs at, where a value's batch axis varies (sizes im2col). */
   batchRows: number;
+  /**
+   * Fewest values per weight (batch × windows) at which a stride-1 Conv's input gradient is a
+   * Conv with the kernel reversed rather than a ConvTranspose: reversing the kernel is a Gather
+   * of single elements, a few ns per weight, which only enough values per weight pay for.
+   */
+  flipMinValues: number;
 }
 
-export const CPU_LOWERING: Lowering = { maxPoolIndices: true, splitOutputs: Infinity, concatInputs: Infinity, im2colBytes: Infinity, batchRows: 1 };
+/**
+ * ONNX Runtime's CPU kernels. flipMinValues, measured (session.run, 3×3 kernels, 2 threads):
+ * 64 values per weight (ResNet-18's last stage at batch 16, 512×512 weights) take 10.3 ms by
+ * ConvTranspose against 17.3 ms by the reversed-kernel Conv; 1,024 values 2.3–2.5 against
+ * 3.6–4.0 ms; 4,096 values 2.5 against 2.2–2.5 ms.
+ */
+export const CPU_LOWERING: Lowering = {
+  maxPoolIndices: true, splitOutputs: Infinity, concatInputs: Infinity, im2colBytes: Infinity, batchRows: 1, flipMinValues: 4096,
+};
 
 /** `xs` concatenated along `axis`; more than `maxInputs` of them: a tree of Concats (the same values, in more nodes). */
 export function concatPieces(b: Builder, xs: string[], axis: number, maxInputs: number, role = 'Concat'): string {

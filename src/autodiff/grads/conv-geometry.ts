@@ -126,17 +126,28 @@ export function slideWindows(ctx: GradContext, signal: string, weights: string, 
 }
 
 /**
+ * The batch size reckoned with where the batch axis is free: a typical training batch, fixed
+ * rather than read from the run's settings, so that every caller (the CLI with or without a
+ * memory budget, the page, an exported step) compiles the same graph, bit for bit.
+ */
+const FREE_BATCH_ROWS = 32;
+
+/**
  * ConvTranspose of `windowValues` (one per window) with `weights` (dims `weightDims`): each
  * window's value spread back over the positions it covers, sized exactly like the signal. End
  * pads crop what lies past the signal; output_padding adds the tail no window reaches. At
  * stride 1 this is a Conv with the kernel reversed and its channel axes swapped, which ONNX
- * Runtime runs through its fast convolution kernels, about 1.6 times faster than ConvTranspose.
+ * Runtime runs through its fast convolution kernels, where the values per weight are many
+ * enough to pay for reversing the kernel (Lowering.flipMinValues).
  */
 export function spreadWindows(ctx: GradContext, windowValues: string, weights: string, weightDims: number[], g: WindowGeometry, group: number): string {
   const reach = overhang(g);
   const flippedBegin = g.kernel.map((k, i) => dilatedExtent(k, g.dilations[i]) - 1 - g.padsBegin[i]);
   const flippedEnd = g.signal.map((size, i) => size - g.windows[i] + g.padsBegin[i]);
-  if (g.strides.every((s) => s === 1) && [...flippedBegin, ...flippedEnd].every((p) => p >= 0)) {
+  // the node's input 0 carries the batch (windowValues is a gradient, of no known shape)
+  const valuesPerWeight = (ctx.dims(ctx.input(0))[0] ?? FREE_BATCH_ROWS) * elementCount(g.windows);
+  const flips = g.strides.every((s) => s === 1) && [...flippedBegin, ...flippedEnd].every((p) => p >= 0);
+  if (flips && valuesPerWeight >= ctx.lowering.flipMinValues) {
     return ctx.op('Conv', [windowValues, flippedWeights(ctx, weights, weightDims, group)], {
       ...windowAttributes(g, group),
       pads: [...flippedBegin, ...flippedEnd],
