@@ -84,7 +84,8 @@ describe('gradient rules: convolution', () => {
     it(`ConvTranspose ${c.name}, ∂W without im2col`, async () => { await checkConv('ConvTranspose', c, bias, NO_IM2COL); });
   }
 
-  it('takes the reversed-kernel Conv for a stride-1 ∂x from the lowering\'s flipMinValues', () => {
+  /** The op types of the backward pass of a 3×3 Conv of x [2, 3, 8, 8] for the gradient of `wrt`, under `lowering`'s settings. */
+  function backwardOps(wrt: string, lowering: Partial<Lowering>): string[] {
     const model = makeModel({
       opset: 17,
       inputs: [tensorInfo('x', DataType.FLOAT, [2, 3, 8, 8]), tensorInfo('w', DataType.FLOAT, [4, 3, 3, 3])],
@@ -92,27 +93,23 @@ describe('gradient rules: convolution', () => {
       nodes: [makeNode('Conv', ['x', 'w'], ['y'])],
       initializers: [],
     });
-    const types = new Map([['x', [2, 3, 8, 8]], ['w', [4, 3, 3, 3]], ['y', [2, 4, 6, 6]]].map(([n, dims]) => [n as string, { type: DataType.FLOAT, dims: dims as number[] }]));
-    const ops = (flipMinValues: number) => buildBackward(model, { seeds: new Map([['y', 'dy']]), wrt: ['x'], types, lowering: { ...CPU_LOWERING, flipMinValues } })
-      .nodes.map((n) => n.op_type);
+    const dims: [string, number[]][] = [['x', [2, 3, 8, 8]], ['w', [4, 3, 3, 3]], ['y', [2, 4, 6, 6]]];
+    const types = new Map(dims.map(([name, d]) => [name, { type: DataType.FLOAT, dims: d }]));
+    return buildBackward(model, { seeds: new Map([['y', 'dy']]), wrt: [wrt], types, lowering: { ...CPU_LOWERING, ...lowering } })
+      .nodes.map((n) => n.op_type!);
+  }
+
+  it('takes the reversed-kernel Conv for a stride-1 ∂x from the lowering\'s flipMinValues', () => {
+    const ops = (flipMinValues: number) => backwardOps('x', { flipMinValues });
     // 2 samples · 36 windows
     assert.ok(ops(72).includes('Conv') && !ops(72).includes('ConvTranspose'));
     assert.ok(ops(73).includes('ConvTranspose') && !ops(73).includes('Conv'));
   });
 
   it('lays out im2col only where its bytes stay within the lowering\'s im2colBytes', () => {
-    const model = makeModel({
-      opset: 17,
-      inputs: [tensorInfo('x', DataType.FLOAT, [2, 3, 8, 8]), tensorInfo('w', DataType.FLOAT, [4, 3, 3, 3])],
-      outputs: [tensorInfo('y', DataType.FLOAT, [2, 4, 6, 6])],
-      nodes: [makeNode('Conv', ['x', 'w'], ['y'])],
-      initializers: [],
-    });
-    const types = new Map([['x', [2, 3, 8, 8]], ['w', [4, 3, 3, 3]], ['y', [2, 4, 6, 6]]].map(([n, dims]) => [n as string, { type: DataType.FLOAT, dims: dims as number[] }]));
     // 3 channels · 9 kernel offsets · 36 windows · 2 samples · 4 bytes
     const windowBytes = 3 * 9 * 36 * 2 * 4;
-    const ops = (im2colBytes: number) => buildBackward(model, { seeds: new Map([['y', 'dy']]), wrt: ['w'], types, lowering: { ...CPU_LOWERING, im2colBytes } })
-      .nodes.map((n) => n.op_type);
+    const ops = (im2colBytes: number) => backwardOps('w', { im2colBytes });
     assert.ok(ops(windowBytes).includes('Gather') && !ops(windowBytes).includes('Conv'));
     assert.ok(ops(windowBytes - 1).includes('Conv') && !ops(windowBytes - 1).includes('Gather'));
   });
