@@ -69,6 +69,12 @@ export interface Lowering {
    * of single elements, a few ns per weight, which only enough values per weight pay for.
    */
   flipMinValues: number;
+  /**
+   * Most windows per sample at which the step graph runs a Conv (group 1) as one im2col Gather
+   * and one MatMul over the whole batch (0: never): ONNX Runtime's CPU Conv runs a GEMM per
+   * sample, which for few windows reads the whole kernel once per sample.
+   */
+  convMatMulWindows: number;
 }
 
 /**
@@ -79,6 +85,7 @@ export interface Lowering {
  */
 export const CPU_LOWERING: Lowering = {
   maxPoolIndices: true, splitOutputs: Infinity, concatInputs: Infinity, im2colBytes: Infinity, batchRows: 1, flipMinValues: 4096,
+  convMatMulWindows: 64,
 };
 
 /** `xs` concatenated along `axis`; more than `maxInputs` of them: a tree of Concats (the same values, in more nodes). */

@@ -23,6 +23,7 @@ import { chooseParameters } from './parameters';
 import { emitLoss, type EmittedLoss, type LossKind } from './loss';
 import { emitUpdate, STATE_NAMES, type OptimizerOptions, type StepScalars, type StateTensor } from './optimizer';
 import { applyTrainMode, type DropoutMask } from './train-mode';
+import { lowerConvsAsMatMul } from './conv-matmul';
 import { checkStepMemory, estimateStepMemory, IM2COL_SHARE, type MemoryBudget, type MemoryEstimate } from './memory';
 
 export interface TrainingGraphOptions {
@@ -49,7 +50,9 @@ export interface TrainingGraphOptions {
  * it unset), and a Split may bind 8 storage buffers (WebGPU's default limit): its input and 7 outputs.
  */
 export function loweringFor(ep: ExecutionProvider = 'cpu', memory?: MemoryBudget): Lowering {
-  const provider = ep === 'webgpu' ? { ...CPU_LOWERING, maxPoolIndices: false, splitOutputs: 7, concatInputs: 7 } : CPU_LOWERING;
+  // cuDNN's convolutions and WebGPU's shaders take whole batches: Convs stay Convs there
+  const provider = ep === 'webgpu' ? { ...CPU_LOWERING, maxPoolIndices: false, splitOutputs: 7, concatInputs: 7, convMatMulWindows: 0 }
+    : ep === 'cuda' ? { ...CPU_LOWERING, convMatMulWindows: 0 } : CPU_LOWERING;
   return memory ? { ...provider, im2colBytes: memory.bytes * IM2COL_SHARE, batchRows: memory.batchRows } : provider;
 }
 
@@ -108,10 +111,11 @@ export function compileTrainingGraph(model: Model, options: TrainingGraphOptions
   const graph = step.graph;
   const types = new Map<string, ValueType>(options.types);
   const trainMode = applyTrainMode(graph, opset, types, options.batchNorm ?? 'batch', options.bnMomentum);
+  const lowering = loweringFor(options.ep, options.memory);
+  lowerConvsAsMatMul(graph, opset, types, lowering);
 
   const { target, emitted } = attachLoss(step, loss, output, outputType, 'wn-onnx training step: loss');
 
-  const lowering = loweringFor(options.ep, options.memory);
   const backward = buildBackward(step, {
     seeds: new Map([[output, emitted.grad]]), wrt: trainable, types, lowering,
     stops: trainMode.stopGradients, hooks: trainMode.gradientHooks,

@@ -45,10 +45,14 @@ export function dilatedExtent(kernel: number, dilation: number): number {
 
 /** Windows of Conv and the pools: they slide over input 0 and produce output 0. */
 export function forwardGeometry(ctx: GradContext, kernel: number[]): WindowGeometry {
-  const signal = spatialDims(ctx, ctx.input(0));
-  const { strides, dilations } = windowSteps(ctx.node, kernel);
-  const mode = autoPad(ctx.node);
-  const explicit = explicitPadsBegin(ctx.node, kernel.length);
+  return slidingWindows(ctx.node, spatialDims(ctx, ctx.input(0)), spatialDims(ctx, ctx.output(0)), kernel);
+}
+
+/** forwardGeometry of `node` from the spatial dims of its input (`signal`) and output (`windows`). */
+export function slidingWindows(node: NodeProto, signal: number[], windows: number[], kernel: number[]): WindowGeometry {
+  const { strides, dilations } = windowSteps(node, kernel);
+  const mode = autoPad(node);
+  const explicit = explicitPadsBegin(node, kernel.length);
   const padsBegin = signal.map((size, i) => {
     if (mode === 'VALID') return 0;
     if (mode === 'NOTSET') return explicit[i];
@@ -56,7 +60,7 @@ export function forwardGeometry(ctx: GradContext, kernel: number[]): WindowGeome
     const total = Math.max(0, (Math.ceil(size / strides[i]) - 1) * strides[i] + dilatedExtent(kernel[i], dilations[i]) - size);
     return mode === 'SAME_UPPER' ? Math.floor(total / 2) : Math.ceil(total / 2);
   });
-  return { kernel, strides, dilations, padsBegin, signal, windows: spatialDims(ctx, ctx.output(0)) };
+  return { kernel, strides, dilations, padsBegin, signal, windows };
 }
 
 /**
@@ -147,7 +151,8 @@ export function spreadWindows(ctx: GradContext, windowValues: string, weights: s
   // the node's input 0 carries the batch (windowValues is a gradient, of no known shape)
   const valuesPerWeight = (ctx.dims(ctx.input(0))[0] ?? FREE_BATCH_ROWS) * elementCount(g.windows);
   const flips = g.strides.every((s) => s === 1) && [...flippedBegin, ...flippedEnd].every((p) => p >= 0);
-  if (flips && valuesPerWeight >= ctx.lowering.flipMinValues) {
+  // 1-D convolutions (a vocoder's dilated ones) keep the reversed kernel: ConvTranspose made its step slower
+  if (flips && (g.kernel.length === 1 || valuesPerWeight >= ctx.lowering.flipMinValues)) {
     return ctx.op('Conv', [windowValues, flippedWeights(ctx, weights, weightDims, group)], {
       ...windowAttributes(g, group),
       pads: [...flippedBegin, ...flippedEnd],
@@ -260,7 +265,7 @@ function transpose2d(ctx: GradContext, matrix: string): string {
  * For each kernel offset k, then each window o (both row-major), the flat signal position that
  * o's window reads at k; the padding reads position `prod(signal)` (a zero row appended there).
  */
-function windowIndices(g: WindowGeometry): number[] {
+export function windowIndices(g: WindowGeometry): number[] {
   const positions = elementCount(g.signal);
   const offsets = rowMajor(g.kernel);
   const windows = rowMajor(g.windows);
