@@ -85,7 +85,7 @@ export interface Lowering {
  */
 export const CPU_LOWERING: Lowering = {
   maxPoolIndices: true, splitOutputs: Infinity, concatInputs: Infinity, im2colBytes: Infinity, batchRows: 1, flipMinValues: 4096,
-  convMatMulWindows: 64,
+  convMatMulWindows: 16,
 };
 
 /** `xs` concatenated along `axis`; more than `maxInputs` of them: a tree of Concats (the same values, in more nodes). */
