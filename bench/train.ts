@@ -294,9 +294,11 @@ interface EpochRuns { one: number[]; two: number[] }
  * the data and writing the model cancel), divided by the steps of an epoch. `wn-onnx train` on
  * the WN CNN as a user runs it (shuffled, its default threads), and PyTorch the same way.
  */
-function epochMeasure(o: Options, torchSkipped: string | undefined): { ours: EpochRuns; torch: EpochRuns } {
+function epochMeasure(o: Options, torchSkipped: string | undefined): { ours: EpochRuns; torch: EpochRuns; steps: number } {
   const images = path.join(o.data, 'train-images-idx3-ubyte.gz');
   const labels = path.join(o.data, 'train-labels-idx1-ubyte.gz');
+  const [labelArray] = readSampleData(fs.readFileSync(labels), labels).values();
+  const steps = Math.ceil(labelArray.shape[0] / BATCH);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-onnx-bench-epoch-'));
   const model = path.join(dir, 'cnn_wn.onnx');
   saveModelFile(cnn('wn'), model);
@@ -307,7 +309,7 @@ function epochMeasure(o: Options, torchSkipped: string | undefined): { ours: Epo
   const torch = (epochs: number) => runProcess(o.python, [
     TORCH_SCRIPT, o.data, '--epochs', String(epochs), '--batch', String(BATCH), '--threads', String(THREADS.intraOpNumThreads),
   ]).seconds;
-  const result = { ours: { one: [] as number[], two: [] as number[] }, torch: { one: [] as number[], two: [] as number[] } };
+  const result = { ours: { one: [] as number[], two: [] as number[] }, torch: { one: [] as number[], two: [] as number[] }, steps };
   const round = (runs: EpochRuns, run: (epochs: number) => number, label: string) => {
     runs.one.push(run(1));
     runs.two.push(run(2));
@@ -394,7 +396,7 @@ function main(): void {
   // the fastest 2-epoch run less the fastest 1-epoch run: each run's own slow stretches (this
   // machine's speed jumps between two levels) left out, where one round's difference may take
   // them from either side; the medians beside
-  const steps = Math.ceil(readFashionMnist(o.data, cnn('wn')).labels.shape[0] / BATCH);
+  const { steps } = epochs;
   const epochStep = (runs: EpochRuns, pick: (values: number[]) => number) => ((pick(runs.two) - pick(runs.one)) * 1e3) / steps;
   const fastest = (values: number[]) => Math.min(...values);
   const epochRows: string[] = [];

@@ -8,28 +8,23 @@
  * scatter-add, where the Conv took a GEMM per sample for each.
  */
 import type { NodeProto } from '../onnx/proto';
-import { FLOAT_TYPES, DataType } from '../onnx/enums';
+import { FLOAT_TYPES } from '../onnx/enums';
 import type { Graph } from '../ir/graph';
 import { Builder } from '../ir/builder';
 import { intAttribute } from '../ir/attributes';
 import type { ValueType } from '../ir/value-types';
 import type { Lowering } from '../autodiff/rule';
-import { slidingWindows, windowIndices } from '../autodiff/grads/conv-geometry';
-import { elementCount, tensorDims } from '../tensor/values';
+import { gatherWindows, slidingWindows, type WindowOps } from '../autodiff/grads/conv-geometry';
+import { elementCount } from '../tensor/values';
+import { replaceWithBuilt } from './train-mode';
+import { gatheredWindowBytes } from './memory';
 
 /** Rewrites every Conv of `graph` the lowering runs as a MatMul; `types` gains the new values. */
 export function lowerConvsAsMatMul(graph: Graph, opset: number, types: Map<string, ValueType>, lowering: Lowering): void {
   for (const node of [...graph.nodes]) {
     if (node.op_type !== 'Conv' || node.domain) continue;
     const b = convAsMatMul(graph, opset, node, types, lowering);
-    if (!b) continue;
-    const at = graph.nodes.indexOf(node);
-    graph.removeNodes([node], [node.output![0]]);
-    for (const t of b.initializers) {
-      graph.addInitializer(t);
-      types.set(t.name!, { type: t.data_type!, dims: tensorDims(t) });
-    }
-    graph.insertNodes(b.nodes, at);
+    if (b) replaceWithBuilt(graph, node, b, types);
   }
 }
 
@@ -44,8 +39,7 @@ function convAsMatMul(graph: Graph, opset: number, node: NodeProto, types: Map<s
   const windows = yType.dims.slice(2) as number[];
   const windowCount = elementCount(windows);
   const kernelSize = elementCount(kernel);
-  const rows = xType.dims[0] ?? lowering.batchRows;
-  const bytes = channels * kernelSize * windowCount * rows * (xType.type === DataType.DOUBLE ? 8 : 4);
+  const bytes = gatheredWindowBytes('Conv', node.input!, node.output!, types, lowering.batchRows);
   if (windowCount > lowering.convMatMulWindows || bytes > lowering.im2colBytes) return undefined;
 
   const { type } = xType;
@@ -57,15 +51,18 @@ function convAsMatMul(graph: Graph, opset: number, node: NodeProto, types: Map<s
     return name;
   };
   const positions = elementCount(signal);
-  // [N, C, …] → [C, positions, N]: the batch last, so each window's values are rows of the MatMul
-  const batchLast = typed(b.op('Transpose', [typed(b.reshape(x, [0, -1], 'per_sample'), [batch, channels * positions])], { perm: [1, 0] }, 'batch_last'),
-    [channels * positions, batch]);
-  const planes = typed(b.reshape(batchLast, [channels, positions, -1], 'planes'), [channels, positions, batch]);
-  const indices = windowIndices(slidingWindows(node, signal, windows, kernel));
-  // the padding reads a zero row appended at index `positions`
-  const padded = indices.includes(positions) ? typed(padPlanes(b, planes), [channels, positions + 1, batch]) : planes;
-  const gathered = typed(b.op('Gather', [padded, b.constantInt64('window_indices', indices)], { axis: 1 }, 'windows'),
-    [channels, kernelSize * windowCount, batch]);
+  const ops: WindowOps = {
+    op: (opType, inputs, attributes, role) => b.op(opType, inputs, attributes, role),
+    ints: (values, role) => b.constantInt64(role, values),
+    // pads as an input from opset 11, an attribute before
+    pad: (x, pads) => (opset >= 11 ? b.op('Pad', [x, b.constantInt64('pads', pads)]) : b.op('Pad', [x], { mode: 'constant', pads })),
+  };
+  const windowed = gatherWindows(ops, x, channels, slidingWindows(node, signal, windows, kernel));
+  typed(windowed.perSample, [batch, channels * positions]);
+  typed(windowed.batchLast, [channels * positions, batch]);
+  typed(windowed.planes, [channels, positions, batch]);
+  typed(windowed.padded, [channels, windowed.padded === windowed.planes ? positions : positions + 1, batch]);
+  const gathered = typed(windowed.gathered, [channels, kernelSize * windowCount, batch]);
   const patches = typed(b.reshape(gathered, [channels * kernelSize, -1], 'patches'), [channels * kernelSize, times(windowCount)]);
   const kernelRows = typed(b.reshape(w, [outChannels, channels * kernelSize], 'kernel_rows'), [outChannels, channels * kernelSize]);
   const product = typed(b.op('MatMul', [kernelRows, patches], {}, 'product'), [outChannels, times(windowCount)]);
@@ -80,11 +77,4 @@ function convAsMatMul(graph: Graph, opset: number, node: NodeProto, types: Map<s
   const biasShape = [outChannels, ...windows.map(() => 1)];
   b.op('Add', [unbiased, typed(b.reshape(bias, biasShape, 'bias'), biasShape)], {}, 'Add', output);
   return b;
-}
-
-/** A zero row after the positions of [C, positions, N]: pads as an input from opset 11, an attribute before. */
-function padPlanes(b: Builder, planes: string): string {
-  const pads = [0, 0, 0, 0, 1, 0];
-  if (b.opset >= 11) return b.op('Pad', [planes, b.constantInt64('pads', pads)], {}, 'padded');
-  return b.op('Pad', [planes], { mode: 'constant', pads }, 'padded');
 }

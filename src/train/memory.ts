@@ -63,7 +63,7 @@ export function estimateStepMemory(graph: Graph, types: ValueTypes, stateBytes: 
  * Bytes of the windows a Conv's (or ConvTranspose's) weight gradient gathers: the channels of
  * what the windows slide over times the kernel size times the window count, per sample.
  */
-function gatheredWindowBytes(op: string, inputs: string[], outputs: string[], types: ValueTypes, batchRows: number): number {
+export function gatheredWindowBytes(op: string, inputs: string[], outputs: string[], types: ValueTypes, batchRows: number): number {
   if (op !== 'Conv' && op !== 'ConvTranspose') return 0;
   const [x, w, y] = [types.get(inputs[0]), types.get(inputs[1]), types.get(outputs[0])];
   if (!x || !w || !y) return 0;

@@ -58,9 +58,9 @@ export function applyTrainMode(
     for (const meanOnly of meanOnlyBatchNorms(graph)) lowerMeanOnlyBn(graph, opset, meanOnly, types, result, bnMomentum);
   }
   for (const node of [...graph.nodes]) {
-    if (node.op_type === 'Dropout' && !node.domain) replace(graph, node, lowerDropout(graph, opset, node, types, result));
+    if (node.op_type === 'Dropout' && !node.domain) replaceWithBuilt(graph, node, lowerDropout(graph, opset, node, types, result), types);
     if (node.op_type === 'BatchNormalization' && !node.domain && batchNorm === 'batch') {
-      replace(graph, node, lowerBatchNorm(graph, opset, node, types, result));
+      replaceWithBuilt(graph, node, lowerBatchNorm(graph, opset, node, types, result), types);
     }
   }
   return result;
@@ -131,11 +131,7 @@ function lowerMeanOnlyBn(
     b.op('Mul', [batchMean, b.constantScalar('rate', type, momentum)], {}, 'running_new'),
   ], {}, 'running_mean', output);
   result.runningStatistics.push({ input: spec.runningMean, output });
-  for (const constant of b.initializers) {
-    types.set(constant.name!, { type: constant.data_type!, dims: tensorDims(constant) });
-    graph.addInitializer(constant);
-  }
-  graph.insertNodes(b.nodes, graph.nodes.indexOf(graph.consumers(centeredBias)[0]));
+  insertBuilt(graph, b, types, graph.nodes.indexOf(graph.consumers(centeredBias)[0]));
 }
 
 /** ∂t = ∂y − mean(∂y) over every axis but the features, and ∂b = Σ ∂y over them, for y = t − μ_B[t] + b. */
@@ -159,11 +155,20 @@ function rowCount(b: Builder, x: string, { type, dims }: ValueType, featureAxis:
   return b.op('Div', [size, b.constantScalar(`${role}_features`, type, features)], {}, role);
 }
 
-function replace(graph: Graph, node: NodeProto, b: Builder): void {
+/** What a Builder made, its nodes at position `at` and its constants in the graph, typed. */
+export function insertBuilt(graph: Graph, b: Builder, types: Map<string, ValueType>, at: number): void {
+  for (const constant of b.initializers) {
+    types.set(constant.name!, { type: constant.data_type!, dims: tensorDims(constant) });
+    graph.addInitializer(constant);
+  }
+  graph.insertNodes(b.nodes, at);
+}
+
+/** `node` replaced by what a Builder made in its place (computing its first output). */
+export function replaceWithBuilt(graph: Graph, node: NodeProto, b: Builder, types: Map<string, ValueType>): void {
   const at = graph.nodes.indexOf(node);
   graph.removeNodes([node], [node.output![0]]);
-  for (const t of b.initializers) graph.addInitializer(t);
-  graph.insertNodes(b.nodes, at);
+  insertBuilt(graph, b, types, at);
 }
 
 function label(node: NodeProto): string { return node.name || node.output![0]; }

@@ -151,7 +151,7 @@ export function spreadWindows(ctx: GradContext, windowValues: string, weights: s
   // the node's input 0 carries the batch (windowValues is a gradient, of no known shape)
   const valuesPerWeight = (ctx.dims(ctx.input(0))[0] ?? FREE_BATCH_ROWS) * elementCount(g.windows);
   const flips = g.strides.every((s) => s === 1) && [...flippedBegin, ...flippedEnd].every((p) => p >= 0);
-  // 1-D convolutions (a vocoder's dilated ones) keep the reversed kernel: ConvTranspose made its step slower
+  // flipMinValues applies over two or more axes (see Lowering)
   if (flips && (g.kernel.length === 1 || valuesPerWeight >= ctx.lowering.flipMinValues)) {
     return ctx.op('Conv', [windowValues, flippedWeights(ctx, weights, weightDims, group)], {
       ...windowAttributes(g, group),
@@ -191,19 +191,13 @@ function flippedWeights(ctx: GradContext, weights: string, weightDims: number[],
  */
 export function kernelGradient(ctx: GradContext, signal: string, windowGrads: string, g: WindowGeometry, group: number, weightDims: number[]): string {
   const [outChannels, channelsPerGroup] = weightDims;
-  const positions = elementCount(g.signal);
   const channels = channelsPerGroup * group;
   const windowCount = elementCount(g.windows);
   const kernelSize = elementCount(g.kernel);
   if (im2colBytes(ctx, channels * kernelSize * windowCount) > ctx.lowering.im2colBytes) {
     return kernelGradientByConv(ctx, signal, windowGrads, g, group, channelsPerGroup);
   }
-  // [N, A, …] → [A, positions, N], plus a zero row at index `positions` where windows reach the padding
-  const batchLast = transpose2d(ctx, ctx.op('Reshape', [signal, ctx.ints([0, -1], 'per_sample')]));
-  const rows = ctx.op('Reshape', [batchLast, ctx.ints([channels, positions, -1], 'rows_shape')]);
-  const indices = windowIndices(g);
-  const padded = indices.includes(positions) ? ctx.pad(rows, [0, 0, 0, 0, 1, 0]) : rows;
-  const gathered = ctx.op('Gather', [padded, ctx.ints(indices, 'window_indices')], { axis: 1 });
+  const { gathered } = gatherWindows(ctx, signal, channels, g);
   const outPerGroup = outChannels / group;
   // [N, B, …] → [windows, N·B]: rows in the order of the gathered columns
   const gradsBatchLast = transpose2d(ctx, ctx.op('Reshape', [windowGrads, ctx.ints([-1, windowCount], 'per_channel')]));
@@ -261,11 +255,38 @@ function transpose2d(ctx: GradContext, matrix: string): string {
   return ctx.op('Transpose', [matrix], { perm: [1, 0] });
 }
 
+/** The ops laying out windows takes: a GradContext's, or a Builder's (the step graph's Conv lowering). */
+export interface WindowOps {
+  op(opType: string, inputs: string[], attributes?: Record<string, AttributeValue>, role?: string): string;
+  ints(values: number[], role: string): string;
+  pad(x: string, pads: number[]): string;
+}
+
+/** The values gatherWindows makes, in order, for a caller that types them. */
+export interface GatheredWindows { perSample: string; batchLast: string; planes: string; padded: string; gathered: string }
+
+/**
+ * Every window of `signal` [N, C, …] laid out batch last (im2col): `gathered` is
+ * [C, kernel offsets · windows, N], offsets outer, as windowIndices orders them. On the way:
+ * [N, C·positions], its 2-D transpose, [C, positions, N], and that with a zero row appended at
+ * index `positions` where windows reach the padding (else the same value).
+ */
+export function gatherWindows(ops: WindowOps, signal: string, channels: number, g: WindowGeometry): GatheredWindows {
+  const positions = elementCount(g.signal);
+  const perSample = ops.op('Reshape', [signal, ops.ints([0, -1], 'per_sample')]);
+  const batchLast = ops.op('Transpose', [perSample], { perm: [1, 0] });
+  const planes = ops.op('Reshape', [batchLast, ops.ints([channels, positions, -1], 'rows_shape')]);
+  const indices = windowIndices(g);
+  const padded = indices.includes(positions) ? ops.pad(planes, [0, 0, 0, 0, 1, 0]) : planes;
+  const gathered = ops.op('Gather', [padded, ops.ints(indices, 'window_indices')], { axis: 1 });
+  return { perSample, batchLast, planes, padded, gathered };
+}
+
 /**
  * For each kernel offset k, then each window o (both row-major), the flat signal position that
  * o's window reads at k; the padding reads position `prod(signal)` (a zero row appended there).
  */
-export function windowIndices(g: WindowGeometry): number[] {
+function windowIndices(g: WindowGeometry): number[] {
   const positions = elementCount(g.signal);
   const offsets = rowMajor(g.kernel);
   const windows = rowMajor(g.windows);
