@@ -54,7 +54,7 @@ describe('export-train-step: the step graph trains from a plain onnxruntime-node
       const plain = spawnSync(process.execPath, [SCRIPT, step, file(`step${i}.json`), images(), labels(), '3'], { encoding: 'utf8', cwd: root, maxBuffer: 1 << 26 });
       assert.equal(plain.status, 0, plain.stderr);
       const trainedByScript = JSON.parse(plain.stdout) as Record<string, number[]>;
-      const train = cli(['train', init, '--data', images(), '--labels', labels(), '--no-shuffle', '--epochs', '1', ...c.train, '-o', file(`t${i}.onnx`)]);
+      const train = cli(['train', init, '--data', images(), '--labels', labels(), '--no-shuffle', '--no-nchwc', '--epochs', '1', ...c.train, '-o', file(`t${i}.onnx`)]);
       assert.equal(train.code, 0, train.err);
       const trained = loadModel(fs.readFileSync(file(`t${i}.onnx`)));
       assert.ok(Object.keys(trainedByScript).length >= 12);

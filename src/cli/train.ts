@@ -30,7 +30,7 @@ interface TrainFlags {
   lr?: number; momentum: number; nesterov?: boolean; weightDecay: number; beta1: number; schedule: Schedule;
   batchSize: number; epochs: number; shuffle: boolean; seed: number; ep: ExecutionProvider; freeze?: RegExp;
   valData?: string[]; valLabels?: string; checkpoint?: string; resume?: string; plot?: string; fsync?: boolean; json?: boolean;
-  bnMomentum: number; inputNoise: number; memoryBudget?: number;
+  bnMomentum: number; inputNoise: number; memoryBudget?: number; nchwc: boolean;
 }
 
 /** The default --memory-budget: this share of the machine's memory. */
@@ -86,6 +86,8 @@ export function trainCommand(program: Command): void {
       + 'Conv weight gradients keep their im2col within a sixteenth of it (default: 80% of this machine\'s memory)', byteSize('--memory-budget'))
     .option('--epochs <n>', 'passes over the data', positiveInteger('--epochs'), 10)
     .option('--no-shuffle', 'take the batches in file order')
+    .option('--no-nchwc', 'run Convs on ONNX Runtime\'s generic CPU kernels rather than its NCHWc ones: the step exactly as '
+      + 'export-train-step writes it (slower; the NCHWc kernels round differently)')
     .option('--seed <k>', 'seed for shuffling, dropout and input noise', number('--seed'), 0)
     .option('--input-noise <std>', 'add Gaussian noise of this standard deviation to the inputs at every training step', numberIn('--input-noise', 0), 0)
     .option('--val-data <[input=]file>', 'validation inputs (evaluated after every epoch)', collect)
@@ -105,6 +107,7 @@ function settingsOf(flags: TrainFlags, lr: number): Record<string, unknown> {
     seed: flags.seed, freeze: flags.freeze?.source ?? null, ...(flags.schedule === 'paper' ? { epochs: flags.epochs } : {}),
     ...(flags.bnMomentum !== DEFAULT_BN_MOMENTUM ? { bnMomentum: flags.bnMomentum } : {}),
     ...(flags.inputNoise ? { inputNoise: flags.inputNoise } : {}),
+    ...(flags.nchwc ? {} : { nchwc: false }),
   };
 }
 
@@ -150,7 +153,7 @@ async function prepare(modelFile: string, flags: TrainFlags, runtime: Runtime, b
     if (changed.length) throw new WnError(`--resume ${flags.resume}: the checkpoint was made with other settings (${changed.join(', ')}); resume with the original command line`);
   }
   const trainer = await Trainer.create(loaded.model, [probeBatch(runtime, data.inputs, flags.batchSize)], {
-    ...trainerOptions(runtime, flags), seed: flags.seed, inputNoise: flags.inputNoise,
+    ...trainerOptions(runtime, flags), seed: flags.seed, inputNoise: flags.inputNoise, nchwc: flags.nchwc,
     memory: { bytes: budget, batchRows: flags.batchSize },
   });
   return { files: loaded.files, output, checkpointDir, lr, data, validation, resumed, settings, trainer };

@@ -48,6 +48,13 @@ export class Builder {
     return out;
   }
 
+  /** A node of another domain (ONNX Runtime's own kernels); the model must import that domain. */
+  customOp(domain: string, opType: string, inputs: string[], attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType, output?: string): string {
+    const out = this.op(opType, inputs, attributes, role, output);
+    this.nodes[this.nodes.length - 1].domain = domain;
+    return out;
+  }
+
   /** A node with several outputs (Split, MaxPool with Indices …): returns their names. */
   multiOp(opType: string, inputs: string[], outputs: number, attributes: Record<string, AttributeValue | { float: number }> = {}, role = opType): string[] {
     const first = this.op(opType, inputs, attributes, role);

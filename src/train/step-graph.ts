@@ -168,7 +168,7 @@ function compileEvaluation(model: Model, loss: LossKind, output: string, outputT
   return { model: evaluation, data: dataInputs(model), target, loss: emitted.loss, output, outputDims: outputType.dims };
 }
 
-function copyGraph(proto: GraphProto): GraphProto {
+export function copyGraph(proto: GraphProto): GraphProto {
   return { ...proto, node: [...(proto.node ?? [])], initializer: [...(proto.initializer ?? [])], input: [...(proto.input ?? [])], output: [...(proto.output ?? [])], value_info: [...(proto.value_info ?? [])] };
 }
 

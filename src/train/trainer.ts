@@ -14,9 +14,11 @@ import { WnError } from '../errors';
 import { Session } from '../runtime/session';
 import type { Runtime } from '../runtime/ort';
 import { probeBatchSizes, probeValueTypes } from '../runtime/value-probe';
+import { nchwcBlockSize } from '../runtime/nchwc';
 import type { NdArray } from '../data/array';
 import type { LossKind } from './loss';
 import { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from './step-graph';
+import { lowerConvsToNchwc } from './nchwc';
 
 export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
   runtime: Runtime;
@@ -26,6 +28,11 @@ export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
   inputNoise?: number;
   /** ONNX Runtime session options (threads, profiling …) for the step and evaluation sessions. */
   sessionOptions?: ort.InferenceSession.SessionOptions;
+  /**
+   * Convs on ONNX Runtime's NCHWc CPU kernels where this machine has them (default true); false:
+   * the sessions run the step graph exactly as compiled, as an exported step runs.
+   */
+  nchwc?: boolean;
 }
 
 /** What changes from step to step (the learning-rate schedule moves both). */
@@ -86,6 +93,8 @@ export class Trainer {
     private carried: Map<string, ort.Tensor>,
     /** Dims each batch input and the target must have (null: any size). */
     private readonly feedDims: Map<string, (number | null)[]>,
+    /** The evaluation graph as its session runs it (Convs on NCHWc kernels where there are). */
+    private readonly evaluationModel: Model,
   ) {}
 
   /**
@@ -99,7 +108,8 @@ export class Trainer {
     const graph = compileTrainingGraph(model, { ...options, types });
     // no memory pattern: ONNX Runtime's preplanned blocks held about a third more memory in training steps, at no gain in speed
     const sessionOptions = { enableMemPattern: false, ...options.sessionOptions };
-    const session = await Session.open(runtime, graph.model, { ep, options: sessionOptions });
+    const block = options.nchwc === false ? 0 : await nchwcBlockSize(runtime, ep);
+    const session = await Session.open(runtime, lowerConvsToNchwc(graph.model, types, block), { ep, options: sessionOptions });
     const carried = new Map<string, ort.Tensor>();
     for (const c of graph.carried) {
       const ortType = ORT_FLOAT[c.type];
@@ -117,7 +127,8 @@ export class Trainer {
     const skeleton = withoutValues(model, new Set(graph.carried.flatMap((c) => (c.initializer ? [c.initializer] : []))));
     const feedDims = new Map(graph.data.filter((name) => types.has(name)).map((name) => [name, types.get(name)!.dims]));
     feedDims.set(graph.target, graph.outputDims);
-    return new Trainer(graph, skeleton, session, options, carried, feedDims);
+    const evaluation = lowerConvsToNchwc(graph.evaluation.model, types, block);
+    return new Trainer(graph, skeleton, session, options, carried, feedDims, evaluation);
   }
 
   /**
@@ -262,7 +273,7 @@ export class Trainer {
   async evaluate(batch: Record<string, ort.Tensor>, target: ort.Tensor): Promise<StepResult> {
     this.checkFeeds(batch, target);
     const e = this.graph.evaluation;
-    this.evaluation ??= await Session.open(this.options.runtime, e.model, { ep: this.options.ep, options: this.options.sessionOptions });
+    this.evaluation ??= await Session.open(this.options.runtime, this.evaluationModel, { ep: this.options.ep, options: this.options.sessionOptions });
     const feeds: Record<string, ort.Tensor> = { ...batch, [e.target]: target };
     for (const c of this.graph.carried) if (c.initializer) feeds[c.input] = this.carried.get(c.input)!;
     const outputs = await this.evaluation.run(feeds);

@@ -1,0 +1,119 @@
+/** The trainer's Convs on ONNX Runtime's NCHWc kernels: the same steps as the plain step graph, within float rounding. */
+import * as assert from 'node:assert/strict';
+import { DataType } from '../src/onnx/enums';
+import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
+import type { AttributeValue } from '../src/ir/attributes';
+import type { Model } from '../src/ir/model';
+import { nchwcBlockSize, NCHWC_DOMAIN } from '../src/runtime/nchwc';
+import { probeValueTypes } from '../src/runtime/value-probe';
+import { compileTrainingGraph } from '../src/train/step-graph';
+import { lowerConvsToNchwc } from '../src/train/nchwc';
+import { Trainer } from '../src/train/trainer';
+import { seededNormal } from '../src/tensor/random';
+import { assertClose, randomTensor, runtime } from './support';
+
+interface Case {
+  name: string;
+  /** Input channels, first and second Conv's filters. */
+  channels: [number, number, number];
+  first: Record<string, AttributeValue>;
+  kernel: number;
+  batch: number;
+  /** Whether conv2's input gradient is a Conv (enough values per weight to reverse the kernel) or a ConvTranspose. */
+  gradConv: boolean;
+  bias: boolean;
+  relu: boolean;
+}
+
+const SIDE = 16;
+const cases: Case[] = [
+  { name: 'one input channel (NCHW input), filters padded to a block, Relu fused', channels: [1, 16, 24], first: { pads: [1, 1, 1, 1] }, kernel: 3, batch: 16, gradConv: true, bias: true, relu: true },
+  {
+    name: '12 and 20 channels (padded), dilation 2, asymmetric pads, no bias, no Relu', channels: [12, 20, 8],
+    first: { dilations: [2, 2], pads: [2, 1, 1, 2] }, kernel: 3, batch: 16, gradConv: true, bias: false, relu: false,
+  },
+  { name: 'RGB through a 1×1 kernel of stride 2', channels: [3, 16, 16], first: { strides: [2, 2] }, kernel: 1, batch: 16, gradConv: false, bias: true, relu: true },
+];
+
+/** Conv → (Relu) → Conv 3×3 → Relu → GlobalAveragePool → Gemm: the second Conv's input gradient is a Conv too. */
+function model(c: Case): Model {
+  const [cin, c1, c2] = c.channels;
+  const nodes = [makeNode('Conv', c.bias ? ['x', 'w1', 'b1'] : ['x', 'w1'], ['t1'], { kernel_shape: [c.kernel, c.kernel], ...c.first }, 'conv1')];
+  if (c.relu) nodes.push(makeNode('Relu', ['t1'], ['y1'], {}, 'relu1'));
+  nodes.push(
+    makeNode('Conv', [c.relu ? 'y1' : 't1', 'w2', 'b2'], ['t2'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv2'),
+    makeNode('Relu', ['t2'], ['y2'], {}, 'relu2'),
+    makeNode('GlobalAveragePool', ['y2'], ['pooled']),
+    makeNode('Flatten', ['pooled'], ['flat']),
+    makeNode('Gemm', ['flat', 'fc', 'fc_b'], ['logits'], { transB: 1 }),
+  );
+  const initializers = [
+    randomTensor('w1', [c1, cin, c.kernel, c.kernel], 1), randomTensor('w2', [c2, c1, 3, 3], 2, DataType.FLOAT, 0.2),
+    randomTensor('b2', [c2], 3), randomTensor('fc', [3, c2], 4), randomTensor('fc_b', [3], 5),
+  ];
+  if (c.bias) initializers.push(randomTensor('b1', [c1], 6));
+  return makeModel({
+    opset: 17,
+    inputs: [tensorInfo('x', DataType.FLOAT, ['N', cin, SIDE, SIDE])],
+    outputs: [tensorInfo('logits', DataType.FLOAT, ['N', 3])],
+    nodes,
+    initializers,
+  });
+}
+
+function batch(c: Case, rows: number, seed: number) {
+  const dims = [rows, c.channels[0], SIDE, SIDE];
+  const normal = seededNormal(seed);
+  return { x: new runtime.Tensor('float32', Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, normal), dims) };
+}
+
+describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
+  let block = 0;
+  before(async () => {
+    block = await nchwcBlockSize(runtime);
+  });
+
+  it('asks ONNX Runtime for its block size (this machine has the kernels), none for other providers', async () => {
+    assert.ok([8, 16].includes(block), `block size ${block}`);
+    assert.equal(await nchwcBlockSize(runtime, 'webgpu'), 0);
+  });
+
+  for (const c of cases) {
+    it(`${c.name}: its Convs are lowered`, async () => {
+      const m = model(c);
+      const types = await probeValueTypes(runtime, m, [batch(c, 2, 1), batch(c, 3, 2)]);
+      const graph = compileTrainingGraph(m, { types });
+      const lowered = lowerConvsToNchwc(graph.model, types, block);
+      const convs = (g: Model, domain: string) => g.graph.nodes.filter((n) => n.op_type === 'Conv' && (n.domain ?? '') === domain).length;
+      const expected = c.gradConv ? 3 : 2;
+      assert.equal(convs(graph.model, ''), expected, 'the step graph: two Convs forward, one for conv2\'s input gradient where it is one');
+      assert.equal(convs(lowered, NCHWC_DOMAIN), expected);
+      assert.equal(convs(lowered, ''), 0);
+      assert.equal(convs(graph.model, NCHWC_DOMAIN), 0, 'the compiled (exported) graph stays plain ONNX');
+      const fused = lowered.graph.nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.attribute?.some((a) => a.name === 'activation'));
+      assert.equal(fused.length, c.relu ? 2 : 1, 'a Relu that alone reads a Conv is fused into it');
+    });
+
+    it(`${c.name}: three SGD steps and a validation equal the plain graph's`, async () => {
+      const m = model(c);
+      const probe = [batch(c, 2, 1)];
+      const options = { runtime, optimizer: { kind: 'sgd' as const, momentum: 0.9 } };
+      const [nchwc, plain] = [await Trainer.create(m, probe, options), await Trainer.create(m, probe, { ...options, nchwc: false })];
+      const labels = (rows: number) => Array.from({ length: rows }, (_, i) => i % 3);
+      for (let step = 0; step < 3; step++) {
+        const feeds = batch(c, c.batch, 10 + step);
+        const oneHot = nchwc.targetTensor(labels(c.batch));
+        const [a, b] = [await nchwc.step(feeds, oneHot, { lr: 0.05 }), await plain.step(feeds, oneHot, { lr: 0.05 })];
+        assertClose([a.loss], [b.loss], 1e-5, 1e-6, `loss at step ${step + 1}`);
+        assertClose(a.output.data as Float32Array, b.output.data as Float32Array, 1e-4, 1e-5, `logits at step ${step + 1}`);
+      }
+      const [saved, expected] = [nchwc.saved(), plain.saved()];
+      for (const [i, t] of saved.entries()) assertClose(t.data, expected[i].data, 1e-4, 1e-5, t.name);
+      const check = batch(c, 5, 99);
+      const oneHot = nchwc.targetTensor(labels(5));
+      const [ea, eb] = [await nchwc.evaluate(check, oneHot), await plain.evaluate(check, oneHot)];
+      assertClose(ea.output.data as Float32Array, eb.output.data as Float32Array, 1e-4, 1e-5, 'validation logits');
+      await Promise.all([nchwc.release(), plain.release()]);
+    });
+  }
+});
