@@ -23,9 +23,12 @@ interface Case {
   gradConv: boolean;
   bias: boolean;
   relu: boolean;
+  /** Spatial axes (default 2: SIDE × SIDE; 1: LENGTH, whose Convs stay on the generic kernels). */
+  axes?: 1 | 2;
 }
 
 const SIDE = 16;
+const LENGTH = 64;
 const cases: Case[] = [
   { name: 'one input channel (NCHW input), filters padded to a block, Relu fused', channels: [1, 16, 24], first: { pads: [1, 1, 1, 1] }, kernel: 3, batch: 16, gradConv: true, bias: true, relu: true },
   {
@@ -35,26 +38,29 @@ const cases: Case[] = [
   { name: 'RGB through a 1×1 kernel of stride 2', channels: [3, 16, 16], first: { strides: [2, 2] }, kernel: 1, batch: 16, gradConv: false, bias: true, relu: true },
 ];
 
+const spatial = (c: Case) => (c.axes === 1 ? [LENGTH] : [SIDE, SIDE]);
+const square = (c: Case, k: number) => spatial(c).map(() => k);
+
 /** Conv → (Relu) → Conv 3×3 → Relu → GlobalAveragePool → Gemm: the second Conv's input gradient is a Conv too. */
 function model(c: Case): Model {
   const [cin, c1, c2] = c.channels;
-  const nodes = [makeNode('Conv', c.bias ? ['x', 'w1', 'b1'] : ['x', 'w1'], ['t1'], { kernel_shape: [c.kernel, c.kernel], ...c.first }, 'conv1')];
+  const nodes = [makeNode('Conv', c.bias ? ['x', 'w1', 'b1'] : ['x', 'w1'], ['t1'], { kernel_shape: square(c, c.kernel), ...c.first }, 'conv1')];
   if (c.relu) nodes.push(makeNode('Relu', ['t1'], ['y1'], {}, 'relu1'));
   nodes.push(
-    makeNode('Conv', [c.relu ? 'y1' : 't1', 'w2', 'b2'], ['t2'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv2'),
+    makeNode('Conv', [c.relu ? 'y1' : 't1', 'w2', 'b2'], ['t2'], { kernel_shape: square(c, 3), pads: [...square(c, 1), ...square(c, 1)] }, 'conv2'),
     makeNode('Relu', ['t2'], ['y2'], {}, 'relu2'),
     makeNode('GlobalAveragePool', ['y2'], ['pooled']),
     makeNode('Flatten', ['pooled'], ['flat']),
     makeNode('Gemm', ['flat', 'fc', 'fc_b'], ['logits'], { transB: 1 }),
   );
   const initializers = [
-    randomTensor('w1', [c1, cin, c.kernel, c.kernel], 1), randomTensor('w2', [c2, c1, 3, 3], 2, DataType.FLOAT, 0.2),
+    randomTensor('w1', [c1, cin, ...square(c, c.kernel)], 1), randomTensor('w2', [c2, c1, ...square(c, 3)], 2, DataType.FLOAT, 0.2),
     randomTensor('b2', [c2], 3), randomTensor('fc', [3, c2], 4), randomTensor('fc_b', [3], 5),
   ];
   if (c.bias) initializers.push(randomTensor('b1', [c1], 6));
   return makeModel({
     opset: 17,
-    inputs: [tensorInfo('x', DataType.FLOAT, ['N', cin, SIDE, SIDE])],
+    inputs: [tensorInfo('x', DataType.FLOAT, ['N', cin, ...spatial(c)])],
     outputs: [tensorInfo('logits', DataType.FLOAT, ['N', 3])],
     nodes,
     initializers,
@@ -62,7 +68,7 @@ function model(c: Case): Model {
 }
 
 function batch(c: Case, rows: number, seed: number) {
-  const dims = [rows, c.channels[0], SIDE, SIDE];
+  const dims = [rows, c.channels[0], ...spatial(c)];
   const normal = seededNormal(seed);
   return { x: new runtime.Tensor('float32', Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, normal), dims) };
 }
@@ -76,6 +82,15 @@ describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
   it('asks ONNX Runtime for its block size (this machine has the kernels), none for other providers', async () => {
     assert.ok([8, 16].includes(block), `block size ${block}`);
     assert.equal(await nchwcBlockSize(runtime, 'webgpu'), 0);
+  });
+
+  it('leaves 1-D Convs (a vocoder\'s) on the generic kernels', async () => {
+    const c: Case = { name: '1-D', channels: [16, 32, 16], first: { dilations: [3], pads: [9, 9] }, kernel: 7, batch: 4, gradConv: true, bias: true, relu: false, axes: 1 };
+    const m = model(c);
+    const types = await probeValueTypes(runtime, m, [batch(c, 2, 1), batch(c, 3, 2)]);
+    const graph = compileTrainingGraph(m, { types });
+    assert.equal(graph.model.graph.nodes.filter((n) => n.op_type === 'Conv').length, 3);
+    assert.equal(lowerConvsToNchwc(graph.model, types, block), graph.model);
   });
 
   for (const c of cases) {
