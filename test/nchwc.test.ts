@@ -1,4 +1,5 @@
 /** The trainer's Convs on ONNX Runtime's NCHWc kernels: the same steps as the plain step graph, within float rounding. */
+import Long from 'long';
 import * as assert from 'node:assert/strict';
 import { DataType } from '../src/onnx/enums';
 import { makeModel, makeNode, tensorInfo } from '../src/ir/make';
@@ -8,7 +9,7 @@ import { nchwcBlockSize, NCHWC_DOMAIN } from '../src/runtime/nchwc';
 import { probeValueTypes } from '../src/runtime/value-probe';
 import { compileTrainingGraph } from '../src/train/step-graph';
 import { lowerConvsToNchwc } from '../src/train/nchwc';
-import { Trainer } from '../src/train/trainer';
+import { openLowered, Trainer } from '../src/train/trainer';
 import { seededNormal } from '../src/tensor/random';
 import { assertClose, randomTensor, runtime } from './support';
 
@@ -82,6 +83,18 @@ describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
   it('asks ONNX Runtime for its block size (this machine has the kernels), none for other providers', async () => {
     assert.ok([8, 16].includes(block), `block size ${block}`);
     assert.equal(await nchwcBlockSize(runtime, 'webgpu'), 0);
+  });
+
+  it('opens the plain graph where ONNX Runtime refuses the lowered one', async () => {
+    const c = cases[0];
+    const m = model(c);
+    const broken = model(c);
+    broken.graph.proto.node![0] = { ...broken.graph.proto.node![0], op_type: 'NoSuchConv', domain: NCHWC_DOMAIN };
+    broken.proto.opset_import!.push({ domain: NCHWC_DOMAIN, version: Long.fromNumber(1) });
+    const session = await openLowered(runtime, broken, m, {});
+    const { logits } = await session.run(batch(c, 2, 5));
+    assert.deepEqual(logits.dims, [2, 3]);
+    await session.release();
   });
 
   it('leaves 1-D Convs (a vocoder\'s) on the generic kernels', async () => {

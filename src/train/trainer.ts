@@ -11,7 +11,7 @@ import { Model } from '../ir/model';
 import { readFloats, withFloatValues, elementCount } from '../tensor/values';
 import { seededNormal, seededRandom } from '../tensor/random';
 import { WnError } from '../errors';
-import { Session } from '../runtime/session';
+import { Session, type SessionSettings } from '../runtime/session';
 import type { ExecutionProvider, Runtime } from '../runtime/ort';
 import { probeBatchSizes, probeValueTypes } from '../runtime/value-probe';
 import { nchwcBlockSize } from '../runtime/nchwc';
@@ -88,6 +88,19 @@ export function trainingSessionOptions(ep: ExecutionProvider = 'cpu'): ort.Infer
   return ep === 'cpu' ? { extra: { session: { set_denormal_as_zero: '1' } } } : {};
 }
 
+/**
+ * A session on `lowered` (Convs on NCHWc kernels), or on `plain` where ONNX Runtime refuses
+ * the lowered graph: the kernels are an optimization, and the plain graph computes the same.
+ */
+export async function openLowered(runtime: Runtime, lowered: Model, plain: Model, settings: SessionSettings): Promise<Session> {
+  try {
+    return await Session.open(runtime, lowered, settings);
+  } catch (e) {
+    if (lowered === plain) throw e;
+    return Session.open(runtime, plain, settings);
+  }
+}
+
 const ORT_FLOAT: Partial<Record<DataType, 'float32' | 'float64'>> = { [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64' };
 
 export class Trainer {
@@ -119,7 +132,7 @@ export class Trainer {
     // no memory pattern: ONNX Runtime's preplanned blocks held about a third more memory in training steps, at no gain in speed
     const sessionOptions = { enableMemPattern: false, ...trainingSessionOptions(ep), ...options.sessionOptions };
     const block = options.nchwc === false ? 0 : await nchwcBlockSize(runtime, ep);
-    const session = await Session.open(runtime, lowerConvsToNchwc(graph.model, types, block), { ep, options: sessionOptions });
+    const session = await openLowered(runtime, lowerConvsToNchwc(graph.model, types, block), graph.model, { ep, options: sessionOptions });
     const carried = new Map<string, ort.Tensor>();
     for (const c of graph.carried) {
       const ortType = ORT_FLOAT[c.type];
@@ -283,7 +296,7 @@ export class Trainer {
   async evaluate(batch: Record<string, ort.Tensor>, target: ort.Tensor): Promise<StepResult> {
     this.checkFeeds(batch, target);
     const e = this.graph.evaluation;
-    this.evaluation ??= await Session.open(this.options.runtime, this.evaluationModel, {
+    this.evaluation ??= await openLowered(this.options.runtime, this.evaluationModel, e.model, {
       ep: this.options.ep, options: { ...trainingSessionOptions(this.options.ep), ...this.options.sessionOptions },
     });
     const feeds: Record<string, ort.Tensor> = { ...batch, [e.target]: target };
