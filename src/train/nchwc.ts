@@ -41,10 +41,12 @@ export function lowerConvsToNchwc(model: Model, types: ReadonlyMap<string, Value
   const graph = lowered.graph;
   const opset = model.defaultOpset();
   let count = 0;
+  // a weight read by several Convs (mean-only BN's Conv of the mean sample) is reordered once
+  const filters = new Map<string, string>();
   for (const node of [...graph.nodes]) {
     const weights = node.op_type === 'Conv' && !node.domain ? nchwcWeights(graph, types, node, block) : undefined;
     if (!weights) continue;
-    replaceConv(graph, opset, node, weights, block);
+    replaceConv(graph, opset, node, weights, block, filters);
     count++;
   }
   if (!count) return model;
@@ -87,7 +89,7 @@ function elementType(graph: Graph, types: ReadonlyMap<string, ValueType>, name: 
   return undefined;
 }
 
-function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[], block: number): void {
+function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[], block: number, filters: Map<string, string>): void {
   const [outChannels, channels, ...kernel] = dims;
   const blocked = (n: number) => Math.ceil(n / block) * block;
   const b = new Builder(graph, opset, `${node.name || node.output![0]}/nchwc`, 'wn-onnx training step: Conv on NCHWc kernels');
@@ -98,15 +100,16 @@ function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[
   // inputs of fewer channels than a block stay as they are (ONNX Runtime's NCHW-input kernel)
   const inBlocks = channels >= block;
   const inChannels = inBlocks ? blocked(channels) : channels;
-  const padded = pad(w, [0, 0, 0, 0, outBlocked - outChannels, inChannels - channels, 0, 0]);
-  // OIHW → [O/B][I/B][H][W][Bi][Bo] (blocked input) or [O/B][I][H][W][Bo]
-  const filter = inBlocks
-    ? b.op('Transpose', [b.reshape(padded, [outBlocked / block, block, inChannels / block, block, ...kernel], 'split')], { perm: [0, 2, 4, 5, 3, 1] })
-    : b.op('Transpose', [b.reshape(padded, [outBlocked / block, block, channels, ...kernel], 'split')], { perm: [0, 2, 3, 4, 1] });
-  const inputs = [
-    inBlocks ? b.customOp(NCHWC_DOMAIN, 'ReorderInput', [x]) : x,
-    b.reshape(filter, [outBlocked, inChannels, ...kernel], 'filter'),
-  ];
+  const inputs = [inBlocks ? b.customOp(NCHWC_DOMAIN, 'ReorderInput', [x]) : x, filters.get(w) ?? ''];
+  if (!inputs[1]) {
+    const padded = pad(w, [0, 0, 0, 0, outBlocked - outChannels, inChannels - channels, 0, 0]);
+    // OIHW → [O/B][I/B][H][W][Bi][Bo] (blocked input) or [O/B][I][H][W][Bo]
+    const split = inBlocks
+      ? b.op('Transpose', [b.reshape(padded, [outBlocked / block, block, inChannels / block, block, ...kernel], 'split')], { perm: [0, 2, 4, 5, 3, 1] })
+      : b.op('Transpose', [b.reshape(padded, [outBlocked / block, block, channels, ...kernel], 'split')], { perm: [0, 2, 3, 4, 1] });
+    inputs[1] = b.reshape(split, [outBlocked, inChannels, ...kernel], 'filter');
+    filters.set(w, inputs[1]);
+  }
   if (bias) inputs.push(pad(bias, [0, outBlocked - outChannels]));
   const relu = fusedRelu(graph, node);
   const attributes = { ...sameAttributes(node), ...(relu ? { activation: 'Relu' } : {}) };
