@@ -12,7 +12,7 @@ import { readFloats, withFloatValues, elementCount } from '../tensor/values';
 import { seededNormal, seededRandom } from '../tensor/random';
 import { WnError } from '../errors';
 import { Session, type SessionSettings } from '../runtime/session';
-import type { ExecutionProvider, Runtime } from '../runtime/ort';
+import type { Runtime } from '../runtime/ort';
 import { probeBatchSizes, probeValueTypes } from '../runtime/value-probe';
 import { nchwcBlockSize } from '../runtime/nchwc';
 import type { NdArray } from '../data/array';
@@ -79,16 +79,6 @@ function withoutValues(model: Model, names: ReadonlySet<string>): Model {
 }
 
 /**
- * Session options of the step and evaluation sessions: on the CPU, denormal floats flushed to
- * zero (as TensorFlow's CPU kernels run by default). Adam's first moments of gradients that
- * stay zero decay through float32's subnormal range, where x86 arithmetic may take slow paths:
- * after 1,200 steps of the bundled CNN, 47,100 of its 105,988 were subnormal.
- */
-export function trainingSessionOptions(ep: ExecutionProvider = 'cpu'): ort.InferenceSession.SessionOptions {
-  return ep === 'cpu' ? { extra: { session: { set_denormal_as_zero: '1' } } } : {};
-}
-
-/**
  * A session on `lowered` (Convs on NCHWc kernels), or on `plain` where ONNX Runtime refuses
  * the lowered graph: the kernels are an optimization, and the plain graph computes the same.
  */
@@ -130,7 +120,7 @@ export class Trainer {
     const types = await probeValueTypes(runtime, model, probeBatchSizes(runtime, model, probeBatches));
     const graph = compileTrainingGraph(model, { ...options, types });
     // no memory pattern: ONNX Runtime's preplanned blocks held about a third more memory in training steps, at no gain in speed
-    const sessionOptions = { enableMemPattern: false, ...trainingSessionOptions(ep), ...options.sessionOptions };
+    const sessionOptions = { enableMemPattern: false, ...options.sessionOptions };
     const block = options.nchwc === false ? 0 : await nchwcBlockSize(runtime, ep);
     const session = await openLowered(runtime, lowerConvsToNchwc(graph.model, types, block), graph.model, { ep, options: sessionOptions });
     const carried = new Map<string, ort.Tensor>();
@@ -296,9 +286,8 @@ export class Trainer {
   async evaluate(batch: Record<string, ort.Tensor>, target: ort.Tensor): Promise<StepResult> {
     this.checkFeeds(batch, target);
     const e = this.graph.evaluation;
-    this.evaluation ??= await openLowered(this.options.runtime, this.evaluationModel, e.model, {
-      ep: this.options.ep, options: { ...trainingSessionOptions(this.options.ep), ...this.options.sessionOptions },
-    });
+    const settings = { ep: this.options.ep, options: this.options.sessionOptions };
+    this.evaluation ??= await openLowered(this.options.runtime, this.evaluationModel, e.model, settings);
     const feeds: Record<string, ort.Tensor> = { ...batch, [e.target]: target };
     for (const c of this.graph.carried) if (c.initializer) feeds[c.input] = this.carried.get(c.input)!;
     const outputs = await this.evaluation.run(feeds);

@@ -15,8 +15,7 @@ const scalar = { 'lr': () => lr, 'lr / (1 - beta1^t)': (t) => lr / (1 - beta1 **
   '1 - beta1': () => 1 - beta1, 'sqrt(1 - beta2^t)': (t) => Math.sqrt(1 - beta2 ** t) };
 
 (async () => {
-  // as wn-onnx train runs it: denormal floats flushed to zero (late in training they slow a CPU step by half)
-  const session = await ort.InferenceSession.create(stepModel, { extra: { session: { set_denormal_as_zero: '1' } } });
+  const session = await ort.InferenceSession.create(stepModel);
   const start = await ort.InferenceSession.create(path.join(path.dirname(stepModel), contract.start));
   let carried = await start.run({}); // parameters, optimizer state and running statistics as they start
   for (let t = 1; t <= Number(steps); t++) {
