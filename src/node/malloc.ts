@@ -5,8 +5,9 @@
  * blocks are otherwise mapped and unmapped at every step) and keeps one arena for all threads
  * (else each of ONNX Runtime's threads holds its own). Measured (bench:scale, ResNet-18 at
  * batch 16): epoch 2.47 → 1.50 s and peak RSS 881 → 794 MB; the HiFi-GAN generator 4.95 →
- * 3.69 s and 1187 → 1153 MB; the small CNN unchanged. glibc reads these variables at process
- * start only, hence the second process.
+ * 3.69 s and 1187 → 1153 MB. (A step estimated small keeps ONNX Runtime's arena: the trainer
+ * asks for it, see SMALL_STEP_BYTES.) glibc reads these variables at process start only, hence
+ * the second process.
  */
 import { spawn } from 'node:child_process';
 
