@@ -31,12 +31,18 @@ interface Case {
 const SIDE = 16;
 const LENGTH = 64;
 const cases: Case[] = [
-  { name: 'one input channel (NCHW input), filters padded to a block, Relu fused', channels: [1, 16, 24], first: { pads: [1, 1, 1, 1] }, kernel: 3, batch: 16, gradConv: true, bias: true, relu: true },
+  {
+    name: 'one input channel (NCHW input), filters padded to a block, Relu fused', channels: [1, 16, 24], first: { pads: [1, 1, 1, 1] }, kernel: 3,
+    batch: 16, gradConv: true, bias: true, relu: true,
+  },
   {
     name: '12 and 20 channels (padded), dilation 2, asymmetric pads, no bias, no Relu', channels: [12, 20, 8],
     first: { dilations: [2, 2], pads: [2, 1, 1, 2] }, kernel: 3, batch: 16, gradConv: true, bias: false, relu: false,
   },
-  { name: 'RGB through a 1×1 kernel of stride 2', channels: [3, 16, 16], first: { strides: [2, 2] }, kernel: 1, batch: 16, gradConv: false, bias: true, relu: true },
+  {
+    name: 'RGB through a 1×1 kernel of stride 2', channels: [3, 16, 16], first: { strides: [2, 2] }, kernel: 1,
+    batch: 16, gradConv: false, bias: true, relu: true,
+  },
 ];
 
 const spatial = (c: Case) => (c.axes === 1 ? [LENGTH] : [SIDE, SIDE]);
@@ -98,7 +104,9 @@ describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
   });
 
   it('leaves 1-D Convs (a vocoder\'s) on the generic kernels', async () => {
-    const c: Case = { name: '1-D', channels: [16, 32, 16], first: { dilations: [3], pads: [9, 9] }, kernel: 7, batch: 4, gradConv: true, bias: true, relu: false, axes: 1 };
+    const c: Case = {
+      name: '1-D', channels: [16, 32, 16], first: { dilations: [3], pads: [9, 9] }, kernel: 7, batch: 4, gradConv: true, bias: true, relu: false, axes: 1,
+    };
     const m = model(c);
     const types = await probeValueTypes(runtime, m, [batch(c, 2, 1), batch(c, 3, 2)]);
     const graph = compileTrainingGraph(m, { types });

@@ -104,10 +104,11 @@ function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[
   if (!inputs[1]) {
     const padded = pad(w, [0, 0, 0, 0, outBlocked - outChannels, inChannels - channels, 0, 0]);
     // OIHW → [O/B][I/B][H][W][Bi][Bo] (blocked input) or [O/B][I][H][W][Bo]
-    const split = inBlocks
-      ? b.op('Transpose', [b.reshape(padded, [outBlocked / block, block, inChannels / block, block, ...kernel], 'split')], { perm: [0, 2, 4, 5, 3, 1] })
-      : b.op('Transpose', [b.reshape(padded, [outBlocked / block, block, channels, ...kernel], 'split')], { perm: [0, 2, 3, 4, 1] });
-    inputs[1] = b.reshape(split, [outBlocked, inChannels, ...kernel], 'filter');
+    const [axes, perm] = inBlocks
+      ? [[outBlocked / block, block, inChannels / block, block, ...kernel], [0, 2, 4, 5, 3, 1]]
+      : [[outBlocked / block, block, channels, ...kernel], [0, 2, 3, 4, 1]];
+    const blocks = b.op('Transpose', [b.reshape(padded, axes, 'split')], { perm });
+    inputs[1] = b.reshape(blocks, [outBlocked, inChannels, ...kernel], 'filter');
     filters.set(w, inputs[1]);
   }
   if (bias) inputs.push(pad(bias, [0, outBlocked - outChannels]));
