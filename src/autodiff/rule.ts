@@ -229,8 +229,7 @@ export class GradContext {
 
   /** Zero padding, `pads` as [begins…, ends…]: an attribute before opset 11, an input from 11. */
   pad(x: string, pads: number[]): string {
-    if (this.opset >= 11) return this.op('Pad', [x, this.ints(pads, 'pads')]);
-    return this.op('Pad', [x], { mode: 'constant', pads });
+    return this.b.pad(x, pads, this.role('Pad'));
   }
 
   unsqueeze(x: string, axes: number[]): string {

@@ -82,6 +82,12 @@ export class Builder {
     return this.op(opType, [x], { axes, ...attributes }, role);
   }
 
+  /** Zero padding, `pads` as [begins…, ends…]: an attribute before opset 11, an input from 11. */
+  pad(x: string, pads: number[], role = 'Pad'): string {
+    if (this.opset >= 11) return this.op('Pad', [x, this.constantInt64(`${role}_pads`, pads)], {}, role);
+    return this.op('Pad', [x], { mode: 'constant', pads }, role);
+  }
+
   reduceL2(x: string, axes: number[], role = 'norm'): string {
     return this.reduce('ReduceL2', x, axes, true, role);
   }

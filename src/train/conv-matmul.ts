@@ -54,8 +54,7 @@ function convAsMatMul(graph: Graph, opset: number, node: NodeProto, types: Map<s
   const ops: WindowOps = {
     op: (opType, inputs, attributes, role) => b.op(opType, inputs, attributes, role),
     ints: (values, role) => b.constantInt64(role, values),
-    // pads as an input from opset 11, an attribute before
-    pad: (x, pads) => (opset >= 11 ? b.op('Pad', [x, b.constantInt64('pads', pads)]) : b.op('Pad', [x], { mode: 'constant', pads })),
+    pad: (x, pads) => b.pad(x, pads),
   };
   const windowed = gatherWindows(ops, x, channels, slidingWindows(node, signal, windows, kernel));
   typed(windowed.perSample, [batch, channels * positions]);

@@ -94,8 +94,7 @@ function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[
   const blocked = (n: number) => Math.ceil(n / block) * block;
   const b = new Builder(graph, opset, `${node.name || node.output![0]}/nchwc`, 'wn-onnx training step: Conv on NCHWc kernels');
   const [x, w, bias] = node.input!;
-  const pad = (value: string, pads: number[]) => (pads.every((p) => p === 0) ? value
-    : opset >= 11 ? b.op('Pad', [value, b.constantInt64('pads', pads)]) : b.op('Pad', [value], { mode: 'constant', pads }));
+  const pad = (value: string, pads: number[]) => (pads.every((p) => p === 0) ? value : b.pad(value, pads));
   const outBlocked = blocked(outChannels);
   // inputs of fewer channels than a block stay as they are (ONNX Runtime's NCHW-input kernel)
   const inBlocks = channels >= block;
