@@ -8,8 +8,9 @@ import type { Model } from '../src/ir/model';
 import { nchwcBlockSize, NCHWC_DOMAIN } from '../src/runtime/nchwc';
 import { probeValueTypes } from '../src/runtime/value-probe';
 import { compileTrainingGraph } from '../src/train/step-graph';
-import { lowerConvsToNchwc } from '../src/train/nchwc';
+import { lowerToNchwc } from '../src/train/nchwc';
 import { openLowered, Trainer } from '../src/train/trainer';
+import { Session } from '../src/runtime/session';
 import { seededNormal } from '../src/tensor/random';
 import { assertClose, randomTensor, runtime } from './support';
 
@@ -48,7 +49,7 @@ const cases: Case[] = [
 const spatial = (c: Case) => (c.axes === 1 ? [LENGTH] : [SIDE, SIDE]);
 const square = (c: Case, k: number) => spatial(c).map(() => k);
 
-/** Conv → (Relu) → Conv 3×3 → Relu → GlobalAveragePool → Gemm: the second Conv's input gradient is a Conv too. */
+/** Conv → (Relu) → Conv 3×3 → Relu → MaxPool 2×2 → GlobalAveragePool → Gemm: the second Conv's input gradient is a Conv too. */
 function model(c: Case): Model {
   const [cin, c1, c2] = c.channels;
   const nodes = [makeNode('Conv', c.bias ? ['x', 'w1', 'b1'] : ['x', 'w1'], ['t1'], { kernel_shape: square(c, c.kernel), ...c.first }, 'conv1')];
@@ -56,7 +57,8 @@ function model(c: Case): Model {
   nodes.push(
     makeNode('Conv', [c.relu ? 'y1' : 't1', 'w2', 'b2'], ['t2'], { kernel_shape: square(c, 3), pads: [...square(c, 1), ...square(c, 1)] }, 'conv2'),
     makeNode('Relu', ['t2'], ['y2'], {}, 'relu2'),
-    makeNode('GlobalAveragePool', ['y2'], ['pooled']),
+    makeNode('MaxPool', ['y2'], ['maxima'], { kernel_shape: square(c, 2), strides: square(c, 2) }, 'pool'),
+    makeNode('GlobalAveragePool', ['maxima'], ['pooled']),
     makeNode('Flatten', ['pooled'], ['flat']),
     makeNode('Gemm', ['flat', 'fc', 'fc_b'], ['logits'], { transB: 1 }),
   );
@@ -78,6 +80,78 @@ function batch(c: Case, rows: number, seed: number) {
   const dims = [rows, c.channels[0], ...spatial(c)];
   const normal = seededNormal(seed);
   return { x: new runtime.Tensor('float32', Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, normal), dims) };
+}
+
+interface PoolCase {
+  name: string;
+  channels: number;
+  side: number;
+  /** Filters of a Conv (its weight an input, as a training step computes it) before the pool; 0: the pool reads the input. */
+  filters: number;
+  relu: boolean;
+  pool: Record<string, AttributeValue>;
+  lowered: boolean;
+}
+
+const poolCases: PoolCase[] = [
+  { name: '2×2 after a Conv and Relu', channels: 1, side: 12, filters: 16, relu: true, pool: { kernel_shape: [2, 2], strides: [2, 2] }, lowered: true },
+  {
+    name: '3×3 after a Conv of 12 filters (channels padded to a block)', channels: 4, side: 12, filters: 12, relu: false,
+    pool: { kernel_shape: [3, 3], strides: [3, 3] }, lowered: true,
+  },
+  {
+    name: '2×1 on a model input of 9 rows (reordered, the last row left out)', channels: 8, side: 9, filters: 0, relu: false,
+    pool: { kernel_shape: [2, 1], strides: [2, 1] }, lowered: true,
+  },
+  {
+    name: 'overlapping 3×3 windows of stride 2 (left as they are)', channels: 1, side: 12, filters: 16, relu: true,
+    pool: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, lowered: false,
+  },
+];
+
+/** (Conv → (Relu) →) MaxPool, its maxima and Indices both model outputs. */
+function poolModel(p: PoolCase): Model {
+  const nodes = [];
+  let pooled = 'x';
+  if (p.filters) {
+    nodes.push(makeNode('Conv', ['x', 'w', 'b'], ['t'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'));
+    pooled = p.relu ? 'y' : 't';
+    if (p.relu) nodes.push(makeNode('Relu', ['t'], ['y'], {}, 'relu'));
+  }
+  nodes.push(makeNode('MaxPool', [pooled], ['maxima', 'indices'], p.pool, 'pool'));
+  const inputs = [tensorInfo('x', DataType.FLOAT, ['N', p.channels, p.side, p.side])];
+  if (p.filters) inputs.push(tensorInfo('w', DataType.FLOAT, [p.filters, p.channels, 3, 3]));
+  return makeModel({
+    opset: 17,
+    inputs,
+    outputs: [tensorInfo('maxima', DataType.FLOAT, ['N', 'C', 'H', 'W']), tensorInfo('indices', DataType.INT64, ['N', 'C', 'H', 'W'])],
+    nodes,
+    initializers: p.filters ? [randomTensor('b', [p.filters], 7, DataType.FLOAT, 0.3)] : [],
+  });
+}
+
+/** Values on a grid of 0.5 with a blank top half: ties within windows, at zero and above. */
+function poolFeeds(p: PoolCase, rows: number) {
+  const normal = seededNormal(rows);
+  const dims = [rows, p.channels, p.side, p.side];
+  const x = Float32Array.from({ length: dims.reduce((a, d) => a * d, 1) }, (_, i) => {
+    const row = Math.floor(i / p.side) % p.side;
+    return row < p.side / 2 ? 0 : Math.round(normal() * 2) / 2;
+  });
+  const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = { x: new runtime.Tensor('float32', x, dims) };
+  if (p.filters) {
+    const w = Float32Array.from({ length: p.filters * p.channels * 9 }, () => Math.round(normal() * 2) / 4);
+    feeds.w = new runtime.Tensor('float32', w, [p.filters, p.channels, 3, 3]);
+  }
+  return feeds;
+}
+
+/** One run, no fallback: a lowered model ONNX Runtime refuses fails the test. */
+async function runOnce(m: Model, feeds: Record<string, InstanceType<typeof runtime.Tensor>>) {
+  const session = await Session.open(runtime, m, {});
+  const outputs = await session.run(feeds);
+  await session.release();
+  return outputs;
 }
 
 describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
@@ -111,15 +185,30 @@ describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
     const types = await probeValueTypes(runtime, m, [batch(c, 2, 1), batch(c, 3, 2)]);
     const graph = compileTrainingGraph(m, { types });
     assert.equal(graph.model.graph.nodes.filter((n) => n.op_type === 'Conv').length, 3);
-    assert.equal(lowerConvsToNchwc(graph.model, types, block), graph.model);
+    assert.equal(lowerToNchwc(graph.model, types, block), graph.model);
   });
+
+  for (const p of poolCases) {
+    it(`MaxPool with Indices, ${p.name}: ONNX Runtime's own maxima and Indices, ties included`, async () => {
+      const m = poolModel(p);
+      const feeds = poolFeeds(p, 6);
+      const types = await probeValueTypes(runtime, m, [poolFeeds(p, 2), poolFeeds(p, 3)]);
+      const lowered = lowerToNchwc(m, types, block);
+      const nchwcPools = lowered.graph.nodes.filter((n) => n.op_type === 'MaxPool' && n.domain === NCHWC_DOMAIN).length;
+      assert.equal(nchwcPools, p.lowered ? 2 : 0);
+      const [expected, actual] = [await runOnce(m, feeds), await runOnce(lowered, feeds)];
+      // the NCHWc MaxPool may keep 0 where ONNX Runtime's NCHW one keeps -0 (a tie): equal as numbers
+      assertClose(actual.maxima.data as Float32Array, expected.maxima.data as Float32Array, 0, 0, 'maxima');
+      assert.deepEqual(actual.indices.data, expected.indices.data);
+    });
+  }
 
   for (const c of cases) {
     it(`${c.name}: its Convs are lowered`, async () => {
       const m = model(c);
       const types = await probeValueTypes(runtime, m, [batch(c, 2, 1), batch(c, 3, 2)]);
       const graph = compileTrainingGraph(m, { types });
-      const lowered = lowerConvsToNchwc(graph.model, types, block);
+      const lowered = lowerToNchwc(graph.model, types, block);
       const convs = (g: Model, domain: string) => g.graph.nodes.filter((n) => n.op_type === 'Conv' && (n.domain ?? '') === domain).length;
       const expected = c.gradConv ? 3 : 2;
       assert.equal(convs(graph.model, ''), expected, 'the step graph: two Convs forward, one for conv2\'s input gradient where it is one');
@@ -128,6 +217,10 @@ describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
       assert.equal(convs(graph.model, NCHWC_DOMAIN), 0, 'the compiled (exported) graph stays plain ONNX');
       const fused = lowered.graph.nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.attribute?.some((a) => a.name === 'activation'));
       assert.equal(fused.length, c.relu ? 2 : 1, 'a Relu that alone reads a Conv is fused into it');
+      const pools = (g: Model, domain: string) => g.graph.nodes.filter((n) => n.op_type === 'MaxPool' && (n.domain ?? '') === domain).length;
+      assert.equal(pools(graph.model, ''), 1);
+      assert.equal(pools(lowered, ''), 0, 'the MaxPool with Indices is lowered');
+      assert.equal(pools(lowered, NCHWC_DOMAIN), 2, 'its maxima, and its first maxima\'s priorities');
     });
 
     it(`${c.name}: three SGD steps and a validation equal the plain graph's`, async () => {

@@ -27,15 +27,17 @@ import { readInts } from '../tensor/values';
 import { sameAttributes } from '../autodiff/grads/conv-geometry';
 import { NCHWC_DOMAIN } from '../runtime/nchwc';
 import { copyGraph } from './step-graph';
+import { lowerMaxPoolsToNchwc } from './nchwc-pool';
 
 /** Ops that only move or pick values: a weight computed through them has its source's element type. */
 const VALUE_PRESERVING = new Set(['Reshape', 'Transpose', 'Gather', 'Identity', 'Squeeze', 'Unsqueeze']);
 
 /**
- * A copy of `model` with its float32 2-D Convs (group 1, computed weights of known shape) on
- * NCHWc kernels of `block` channels; `model` itself when there are none or `block` is 0.
+ * A copy of `model` with its float32 2-D Convs (group 1, computed weights of known shape) and
+ * its MaxPools with Indices of tiling windows (src/train/nchwc-pool.ts) on NCHWc kernels of
+ * `block` channels; `model` itself when there are none or `block` is 0.
  */
-export function lowerConvsToNchwc(model: Model, types: ReadonlyMap<string, ValueType>, block: number): Model {
+export function lowerToNchwc(model: Model, types: ReadonlyMap<string, ValueType>, block: number): Model {
   if (block <= 1) return model;
   const lowered = new Model({ ...model.proto, graph: copyGraph(model.graph.proto) });
   const graph = lowered.graph;
@@ -49,6 +51,7 @@ export function lowerConvsToNchwc(model: Model, types: ReadonlyMap<string, Value
     replaceConv(graph, opset, node, weights, block, filters);
     count++;
   }
+  count += lowerMaxPoolsToNchwc(graph, opset, types, block);
   if (!count) return model;
   lowered.proto.opset_import = [...(lowered.proto.opset_import ?? []), { domain: NCHWC_DOMAIN, version: Long.fromNumber(1) }];
   return lowered;

@@ -18,7 +18,7 @@ import { nchwcBlockSize } from '../runtime/nchwc';
 import type { NdArray } from '../data/array';
 import type { LossKind } from './loss';
 import { compileTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from './step-graph';
-import { lowerConvsToNchwc } from './nchwc';
+import { lowerToNchwc } from './nchwc';
 
 export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
   runtime: Runtime;
@@ -134,7 +134,7 @@ export class Trainer {
     // no memory pattern: ONNX Runtime's preplanned blocks held about a third more memory in training steps, at no gain in speed
     const sessionOptions = { enableMemPattern: false, ...options.sessionOptions };
     const block = options.nchwc === false ? 0 : await nchwcBlockSize(runtime, ep);
-    const session = await openLowered(runtime, lowerConvsToNchwc(graph.model, types, block), graph.model, { ep, options: sessionOptions });
+    const session = await openLowered(runtime, lowerToNchwc(graph.model, types, block), graph.model, { ep, options: sessionOptions });
     const carried = new Map<string, ort.Tensor>();
     for (const c of graph.carried) {
       const ortType = ORT_FLOAT[c.type];
@@ -152,7 +152,7 @@ export class Trainer {
     const skeleton = withoutValues(model, new Set(graph.carried.flatMap((c) => (c.initializer ? [c.initializer] : []))));
     const feedDims = new Map(graph.data.filter((name) => types.has(name)).map((name) => [name, types.get(name)!.dims]));
     feedDims.set(graph.target, graph.outputDims);
-    const evaluation = lowerConvsToNchwc(graph.evaluation.model, types, block);
+    const evaluation = lowerToNchwc(graph.evaluation.model, types, block);
     return new Trainer(graph, skeleton, session, options, carried, feedDims, evaluation);
   }
 
