@@ -11,6 +11,7 @@ import { compileTrainingGraph } from '../src/train/step-graph';
 import { lowerToNchwc } from '../src/train/nchwc';
 import { openLowered, Trainer } from '../src/train/trainer';
 import { Session } from '../src/runtime/session';
+import { encodeModel } from '../src/onnx/codec';
 import { seededNormal } from '../src/tensor/random';
 import { assertClose, randomTensor, runtime } from './support';
 
@@ -208,7 +209,9 @@ describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
       const m = model(c);
       const types = await probeValueTypes(runtime, m, [batch(c, 2, 1), batch(c, 3, 2)]);
       const graph = compileTrainingGraph(m, { types });
+      const before = encodeModel(graph.model.proto);
       const lowered = lowerToNchwc(graph.model, types, block);
+      assert.deepEqual(encodeModel(graph.model.proto), before, 'the step graph itself is left as it was');
       const convs = (g: Model, domain: string) => g.graph.nodes.filter((n) => n.op_type === 'Conv' && (n.domain ?? '') === domain).length;
       const expected = c.gradConv ? 3 : 2;
       assert.equal(convs(graph.model, ''), expected, 'the step graph: two Convs forward, one for conv2\'s input gradient where it is one');

@@ -32,7 +32,8 @@ interface TiledPool { kernel: number[]; channels: number; plane: number[]; cover
 
 /**
  * Lowers each MaxPool with Indices of tiling windows whose input has known dims; returns how many.
- * `opset` is the graph's default opset (Range and float Equal need 11).
+ * `opset` is the graph's default opset (Range and float Equal need 11). `graph` is a copy whose
+ * nodes are shared with the step graph: nodes are replaced, never edited.
  */
 export function lowerMaxPoolsToNchwc(graph: Graph, opset: number, types: ReadonlyMap<string, ValueType>, block: number): number {
   if (opset < 11) return 0;
@@ -112,7 +113,7 @@ function dropReorder(graph: Graph, reorder: NodeProto, wholeBlocks: boolean): vo
   const readers = [...graph.consumers(out)];
   const shapes = readers.every((r) => r.op_type === 'Shape' && !r.domain && !r.attribute?.length);
   if (graph.isGraphOutput(out) || !shapes || (readers.length && !wholeBlocks)) return;
-  for (const shape of readers) graph.setNodeInput(shape, 0, reorder.input![0]);
+  for (const shape of readers) graph.replaceNode(shape, { ...shape, input: [reorder.input![0]] });
   graph.removeNodes([reorder]);
 }
 
@@ -171,7 +172,7 @@ function skipReorderRoundTrips(graph: Graph, block: number): void {
     const out = reorder.output![0];
     if (!whole || graph.isGraphOutput(out)) continue;
     for (const reader of [...graph.consumers(out)]) {
-      for (const [i, v] of reader.input!.entries()) if (v === out) graph.setNodeInput(reader, i, back!.input![0]);
+      graph.replaceNode(reader, { ...reader, input: reader.input!.map((v) => (v === out ? back!.input![0] : v)) });
     }
     graph.removeNodes([reorder]);
   }
