@@ -8,6 +8,9 @@
  * output back (ReorderOutput). Measured on the bundled CNN's conv2 (100×16×14×14, 32 filters
  * of 3×3, 2 threads): 1.47 ms generic against 0.79 ms NCHWc plus 0.13 ms of reordering.
  *
+ * MaxPools with Indices of tiling windows follow (src/train/nchwc-pool.ts), reading a lowered
+ * Conv's NCHWc output where there is one.
+ *
  * 1-D Convs stay (a 2-D Conv of height 1 would run them): on the vocoder of bench/scale.ts,
  * whose 1-D Convs run over thousands of samples, ONNX Runtime's generic GEMMs are large and
  * fast already, and its step took 834–981 ms with them on NCHWc kernels against 790–912 ms.
