@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataType } from '../src/onnx/enums';
 import { readSampleData } from '../src/data/sample-data';
-import { assignInputs, batchRows, type SampleSource } from '../src/data/batch';
+import { assignInputs, batchRows, gatherRows, type SampleSource } from '../src/data/batch';
 import { inputTensor } from '../src/runtime/tensors';
 import type { InputSpec } from '../src/ir/inputs';
 import { runtime } from './support';
@@ -71,6 +71,23 @@ describe('sample data', () => {
     assert.deepEqual(Array.from(x.data as Float32Array), expected.slice(0, 12));
     assert.equal(ids.type, 'int64');
     assert.deepEqual(Array.from(ids.data as BigInt64Array, Number), [0, 1, 2]);
+  });
+
+  it('a shuffled batch: the listed rows, each value converted to the float type (uint8, float64, int64, plain arrays)', () => {
+    const rows = [3, 0, 2, 2];
+    const sources = [
+      Uint8Array.from({ length: 12 }, (_, i) => (i * 37) % 256),
+      Float64Array.from({ length: 12 }, (_, i) => i / 3 - 1.1),
+      BigInt64Array.from({ length: 12 }, (_, i) => BigInt(i * 1000 - 5000)),
+      Array.from({ length: 12 }, (_, i) => i * 0.7),
+    ];
+    for (const data of sources) {
+      const expected = rows.flatMap((r) => Array.from({ length: 3 }, (_, k) => Math.fround(Number(data[r * 3 + k]))));
+      const gathered = gatherRows(data, rows, 3, 'float32');
+      assert.ok(gathered instanceof Float32Array);
+      assert.deepEqual(Array.from(gathered as Float32Array), expected, data.constructor.name);
+      assert.deepEqual(Array.from(gatherRows(data, rows, 3, 'float64') as Float64Array), rows.flatMap((r) => [0, 1, 2].map((k) => Number(data[r * 3 + k]))));
+    }
   });
 
   it('IDX images [N, 28, 28] uint8 feed an input [N, 1, 28, 28] float32', () => {
