@@ -57,6 +57,7 @@ describe('gradient rules: convolution', () => {
     { name: '2-D SAME_UPPER stride 1 even kernel', x: [1, 2, 5, 6], w: [2, 2, 2, 4], attributes: { auto_pad: 'SAME_UPPER' } },
     { name: '2-D stride 1 pads wider than the kernel', x: [1, 2, 4, 4], w: [2, 2, 2, 2], attributes: { pads: [2, 1, 2, 3] } },
     { name: '2-D stride 1 pads at opset 7', x: [1, 2, 5, 4], w: [2, 2, 3, 3], attributes: { pads: [1, 1, 1, 1] }, opset: 7 },
+    { name: '2-D one input channel (∂W split into runs of windows), pads', x: [2, 1, 8, 6], w: [4, 1, 3, 3], attributes: { pads: [1, 1, 1, 1] } },
   ];
   for (const c of convs) {
     it(`Conv ${c.name}`, async () => { await checkConv('Conv', c, c.w[0]); });
