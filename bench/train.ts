@@ -147,30 +147,68 @@ function instrumentedRuntime() {
 /** One timed training step: all of it, building the feeds, and the session.run inside Trainer.step. */
 interface StepTiming { stepMs: number; feedsMs: number; runMs: number }
 
-async function trainSteps(kind: ModelKind, o: Options, profileDir?: string) {
+/** A trainer of the CNN kind and its timed steps, one at a time, through the training set in order. */
+async function stepper(kind: ModelKind, o: Options, profileDir?: string) {
   const model = cnn(kind);
   const data = readFashionMnist(o.data, model);
   const { runtime, sessions, runMs } = instrumentedRuntime();
   const input = data.images.spec.name;
   const probe = [2, 3].map((rows) => ({ [input]: inputTensor(runtime, data.images, rows) }));
-  // after init the pre-activations are centered: ReLU zeroes about half of every window, and MaxPool takes longer on that
+  // after init the pre-activations are centered: ReLU zeroes about half of every window
   if (kind.endsWith('-init')) await dataDependentInit(model, { [input]: inputTensor(runtime, data.images, BATCH) }, { runtime });
   const profiling = profileDir ? { enableProfiling: true, profileFilePrefix: path.join(profileDir, 'step') } : {};
   const trainer = await Trainer.create(model, probe, { runtime, optimizer: { kind: 'adam' }, sessionOptions: { ...THREADS, ...profiling } });
   const stepSession = sessions.at(-1)!; // Trainer.create loads the step graph after probing the model
-  const timings: StepTiming[] = [];
-  for (let step = 0; step < o.warmup + o.steps; step++) {
-    const rows = stepRows(step, data.labels.shape[0]);
+  let step = 0;
+  const next = async (): Promise<StepTiming> => {
+    const rows = stepRows(step++, data.labels.shape[0]);
     const started = performance.now();
     const feeds = { [input]: inputTensor(runtime, data.images, rows) };
     const target = trainer.targetTensor(data.labels, rows);
     const fed = performance.now();
     const { loss } = await trainer.step(feeds, target, { lr: LR });
     const ended = performance.now();
-    if (!Number.isFinite(loss)) throw new Error(`${kind} CNN: the loss became ${loss} at step ${step + 1}`);
-    if (step >= o.warmup) timings.push({ stepMs: ended - started, feedsMs: fed - started, runMs: runMs.at(-1)! });
+    if (!Number.isFinite(loss)) throw new Error(`${kind} CNN: the loss became ${loss} at step ${step}`);
+    return { stepMs: ended - started, feedsMs: fed - started, runMs: runMs.at(-1)! };
+  };
+  return { trainer, stepSession, next };
+}
+
+async function trainSteps(kind: ModelKind, o: Options, profileDir?: string) {
+  const { trainer, stepSession, next } = await stepper(kind, o, profileDir);
+  const timings: StepTiming[] = [];
+  for (let step = 0; step < o.warmup + o.steps; step++) {
+    const timing = await next();
+    if (step >= o.warmup) timings.push(timing);
   }
   return { trainer, stepSession, timings };
+}
+
+/** Blocks of steps of each configuration of a pair taken in turns in one process. */
+const PAIR_BLOCKS = 8;
+
+/** Each configuration's median step per block, in ms. */
+interface PairResult { perBlock: number; first: number[]; second: number[] }
+
+/**
+ * Two configurations in one process, a block of steps of each in turn (which goes first
+ * swapped every block): both see the same speed of this machine, whose level jumps between
+ * processes, so their ratio holds where the process-per-configuration table's may not.
+ */
+async function measurePair(kinds: [ModelKind, ModelKind], o: Options): Promise<PairResult> {
+  const steppers = [await stepper(kinds[0], o), await stepper(kinds[1], o)];
+  for (const s of steppers) for (let step = 0; step < o.warmup; step++) await s.next();
+  const perBlock = Math.max(1, Math.round(o.steps / 4));
+  const medians: number[][] = [[], []];
+  for (let block = 0; block < PAIR_BLOCKS; block++) {
+    for (const i of block % 2 ? [1, 0] : [0, 1]) {
+      const times: number[] = [];
+      for (let step = 0; step < perBlock; step++) times.push((await steppers[i].next()).stepMs);
+      medians[i].push(median(times));
+    }
+  }
+  for (const s of steppers) await s.trainer.release();
+  return { perBlock, first: medians[0], second: medians[1] };
 }
 
 interface TrainingResult { stepMs: number; runMs: number; feedsMs: number }
@@ -273,6 +311,8 @@ async function measure(config: string, o: Options): Promise<unknown> {
       return measureTraining(config, o);
     case 'forward': return measureForward(o);
     case 'profile': return measureProfile(o);
+    case 'pair': return measurePair(['wn', 'wn-mean-only-bn'], o);
+    case 'pair-init': return measurePair(['wn-init', 'wn-mean-only-bn-init'], o);
     default: throw new Error(`unknown configuration ${config}`);
   }
 }
@@ -369,6 +409,8 @@ function main(): void {
       log(`  PyTorch WN CNN #${round}: step ${r.stepMs.toFixed(2)} ms`);
     }
   }
+  log('  WN and mean-only BN in turns in one process …');
+  const pairs = (['pair', 'pair-init'] as const).map((config) => measured<PairResult>(config, o));
   const epochs = epochMeasure(o, torchSkipped);
   if (o.scale) log('  the vocoder and ResNet-18 (bench/scale.ts) …');
   const scale = o.scale ? runProcess(process.execPath, [path.join(__dirname, 'scale.js'), '--python', o.python]).stdout.trim() : undefined;
@@ -412,6 +454,13 @@ function main(): void {
       epochRows.push(row('PyTorch, WN CNN', epochs.torch, `ours ${(torch / ours).toFixed(2)}× its samples/s`));
     }
   }
+  const pairRows = pairs.map((pair, i) => {
+    const ratios = pair.first.map((ms, block) => pair.second[block] / ms);
+    const [wnBest, mobBest] = [Math.min(...pair.first), Math.min(...pair.second)];
+    const label = i ? 'after data-dependent init' : 'as converted';
+    return `| ${label} | ${wnBest.toFixed(2)} | ${mobBest.toFixed(2)} | ${(mobBest / wnBest).toFixed(3)} | ${median(ratios).toFixed(3)} `
+      + `(${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}) |`;
+  });
   const stepTotal = breakdown.rows.reduce((sum, r) => sum + r.ms, 0);
   const backwardTotal = breakdown.backwardOps.reduce((sum, r) => sum + r.ms, 0);
   const otherOps = breakdown.backwardOps.slice(8);
@@ -426,6 +475,9 @@ function main(): void {
     '| Configuration | Step (ms) | Samples/s | Ratio |', '|---|---|---|---|',
     ...rows,
     ...(torchSkipped ? ['', `PyTorch comparison skipped: ${torchSkipped}.`] : []), '',
+    `Mean-only BN against WN with both trainers in one process, ${PAIR_BLOCKS} blocks of ${pairs[0].perBlock} steps of each in turn (the same machine speed for both; a block's median step):`, '',
+    '| WN CNN | WN: best block (ms) | Mean-only BN: best block (ms) | Ratio of the best | Median ratio of a block pair (range) |', '|---|---|---|---|---|',
+    ...pairRows, '',
     ...(epochRows.length ? [
       `The epoch measure: a whole 2-epoch run minus a whole 1-epoch run (start-up cancels), per step (${steps} steps of ${BATCH} samples), shuffled batches, each tool's defaults otherwise, ${o.epochRepeat} rounds: the fastest 2-epoch run less the fastest 1-epoch run, and the same of the medians; against three forward passes (${forwardMs.toFixed(2)} ms each, above):`, '',
       '| Epoch of Fashion-MNIST | ms/step (fastest) | ms/step (medians) | Samples/s (fastest) | × three forwards | Median step (above) |', '|---|---|---|---|---|---|',
