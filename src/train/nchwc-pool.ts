@@ -64,9 +64,8 @@ function tiledPool(graph: Graph, types: ReadonlyMap<string, ValueType>, pool: No
   const [, channels, ...plane] = known.dims;
   if (channels === null || plane.some((d) => d === null)) return undefined;
   const producer = graph.producer(x);
-  const source = producer?.domain === NCHWC_DOMAIN && producer.op_type === 'ReorderOutput' && intAttribute(producer, 'channels', 0) === channels
-    ? producer
-    : undefined;
+  const reordered = producer?.domain === NCHWC_DOMAIN && producer.op_type === 'ReorderOutput';
+  const source = reordered && intAttribute(producer, 'channels', 0) === channels ? producer : undefined;
   // ReorderInput takes channel counts in multiples of 4
   if (!source && channels % 4 !== 0) return undefined;
   if (Math.ceil(channels / block) * block * (plane[0]! * plane[1]!) > LARGEST_WHOLE_FLOAT) return undefined;
@@ -93,17 +92,20 @@ function replacePool(graph: Graph, opset: number, pool: NodeProto, tiled: TiledP
   const inSampleFloat = b.op('Sub', [scalar(b, 'top', DataType.FLOAT, top), firstNchw], {}, 'in_sample_float');
   // through int32: ONNX Runtime casts float to int32 and int32 to int64 in half the time of float to int64
   const inSample = b.cast(b.cast(inSampleFloat, DataType.INT32, 'in_sample_int32'), DataType.INT64, 'in_sample');
-  // Indices number the whole batch: sample n's start at n·C·H·W
-  const rows = b.op('Gather', [b.op('Shape', [y]), scalar(b, 'batch_axis', DataType.INT64, 0)], {}, 'rows');
-  const sampleIndex = b.op('Range', [scalar(b, 'zero', DataType.INT64, 0), rows, scalar(b, 'one', DataType.INT64, 1)], {}, 'sample_index');
-  const sampleSize = scalar(b, 'sample_size', DataType.INT64, channels * plane[0] * plane[1]);
-  const starts = b.reshape(b.op('Mul', [sampleIndex, sampleSize], {}, 'sample_starts'), [-1, 1, 1, 1], 'sample_starts_shape');
-  b.op('Add', [starts, inSample], {}, 'Indices', indices);
+  b.op('Add', [sampleStarts(b, y, channels * plane[0] * plane[1]), inSample], {}, 'Indices', indices);
   const at = graph.nodes.indexOf(pool);
   graph.removeNodes([pool], [y, indices]);
   for (const constant of b.initializers) graph.addInitializer(constant);
   graph.insertNodes(b.nodes, at);
   if (source) dropReorder(graph, source, channels % block === 0);
+}
+
+/** Indices number the whole batch: sample n's start, n·`sampleSize`, as [N, 1, 1, 1] (N: `y`'s batch). */
+function sampleStarts(b: Builder, y: string, sampleSize: number): string {
+  const rows = b.op('Gather', [b.op('Shape', [y]), scalar(b, 'batch_axis', DataType.INT64, 0)], {}, 'rows');
+  const sampleIndex = b.op('Range', [scalar(b, 'zero', DataType.INT64, 0), rows, scalar(b, 'one', DataType.INT64, 1)], {}, 'sample_index');
+  const starts = b.op('Mul', [sampleIndex, scalar(b, 'sample_size', DataType.INT64, sampleSize)], {}, 'sample_starts');
+  return b.reshape(starts, [-1, 1, 1, 1], 'sample_starts_shape');
 }
 
 /**
