@@ -86,7 +86,7 @@ export function trainCommand(program: Command): void {
       + 'Conv weight gradients keep their im2col within a sixteenth of it (default: 80% of this machine\'s memory)', byteSize('--memory-budget'))
     .option('--epochs <n>', 'passes over the data', positiveInteger('--epochs'), 10)
     .option('--no-shuffle', 'take the batches in file order')
-    .option('--no-nchwc', 'run Convs on ONNX Runtime\'s generic CPU kernels rather than its NCHWc ones: the step exactly as '
+    .option('--no-nchwc', 'run Convs and MaxPools on ONNX Runtime\'s generic CPU kernels rather than its NCHWc ones: the step exactly as '
       + 'export-train-step writes it (slower; the NCHWc kernels round differently)')
     .option('--seed <k>', 'seed for shuffling, dropout and input noise', number('--seed'), 0)
     .option('--input-noise <std>', 'add Gaussian noise of this standard deviation to the inputs at every training step', numberIn('--input-noise', 0), 0)

@@ -29,7 +29,7 @@ export interface TrainerOptions extends Omit<TrainingGraphOptions, 'types'> {
   /** ONNX Runtime session options (threads, profiling …) for the step and evaluation sessions. */
   sessionOptions?: ort.InferenceSession.SessionOptions;
   /**
-   * Convs on ONNX Runtime's NCHWc CPU kernels where this machine has them (default true); false:
+   * Convs and MaxPools on ONNX Runtime's NCHWc CPU kernels where this machine has them (default true); false:
    * the sessions run the step graph exactly as compiled, as an exported step runs.
    */
   nchwc?: boolean;
