@@ -71,8 +71,21 @@ export class Builder {
 
   constantScalar(role: string, type: DataType, value: number): string {
     const name = this.name(role);
-    this.initializers.push(floatTensor(name, type, [], Float64Array.of(value)));
+    this.initializers.push(type === DataType.INT64 ? int64Tensor(name, [value], []) : floatTensor(name, type, [], Float64Array.of(value)));
     return name;
+  }
+
+  /** What this builder made: its constants into the graph, its nodes at position `at`. */
+  placeAt(at: number): void {
+    for (const constant of this.initializers) this.graph.addInitializer(constant);
+    this.graph.insertNodes(this.nodes, at);
+  }
+
+  /** `nodes` replaced by what this builder made, where the first stood; it produces `produced` in their place. */
+  replace(nodes: readonly NodeProto[], produced: readonly string[]): void {
+    const at = this.graph.nodes.indexOf(nodes[0]);
+    this.graph.removeNodes(nodes, produced);
+    this.placeAt(at);
   }
 
   /** A Reduce* op; `axes` is an attribute until opset 12 (ReduceSum) or 17 (the others), an input after. */

@@ -162,6 +162,14 @@ export class Graph {
     this.changed();
   }
 
+  /**
+   * `reader` replaced by a copy that reads `to` where it read `from`: the node itself, which a
+   * copied graph may share, stays as it was.
+   */
+  redirectInput(reader: NodeProto, from: string, to: string): void {
+    this.replaceNode(reader, { ...reader, input: reader.input!.map((v) => (v === from ? to : v)) });
+  }
+
   /** Points one input of a node at another value. */
   setNodeInput(node: NodeProto, index: number, name: string): void {
     node.input ??= [];

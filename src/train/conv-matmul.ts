@@ -24,7 +24,7 @@ export function lowerConvsAsMatMul(graph: Graph, opset: number, types: Map<strin
   for (const node of [...graph.nodes]) {
     if (node.op_type !== 'Conv' || node.domain) continue;
     const b = convAsMatMul(graph, opset, node, types, lowering);
-    if (b) replaceWithBuilt(graph, node, b, types);
+    if (b) replaceWithBuilt(node, b, types);
   }
 }
 

@@ -16,7 +16,7 @@ import { Builder } from '../ir/builder';
 import type { Graph } from '../ir/graph';
 import { intAttribute } from '../ir/attributes';
 import type { ValueType } from '../ir/value-types';
-import { floatTensor, int64Tensor } from '../tensor/values';
+import { floatTensor } from '../tensor/values';
 import { sameAttributes } from '../autodiff/grads/conv-geometry';
 import { NCHWC_DOMAIN } from '../runtime/nchwc';
 
@@ -89,22 +89,20 @@ function replacePool(graph: Graph, opset: number, pool: NodeProto, tiled: TiledP
   const candidates = b.op('Mul', [isMax, priorities], {}, 'candidates');
   const first = b.customOp(NCHWC_DOMAIN, 'MaxPool', [candidates], windows, 'first');
   const firstNchw = b.customOp(NCHWC_DOMAIN, 'ReorderOutput', [first], { channels }, 'first_nchw');
-  const inSampleFloat = b.op('Sub', [scalar(b, 'top', DataType.FLOAT, top), firstNchw], {}, 'in_sample_float');
+  const inSampleFloat = b.op('Sub', [b.constantScalar('top', DataType.FLOAT, top), firstNchw], {}, 'in_sample_float');
   // through int32: ONNX Runtime casts float to int32 and int32 to int64 in half the time of float to int64
   const inSample = b.cast(b.cast(inSampleFloat, DataType.INT32, 'in_sample_int32'), DataType.INT64, 'in_sample');
   b.op('Add', [sampleStarts(b, y, channels * plane[0] * plane[1]), inSample], {}, 'Indices', indices);
-  const at = graph.nodes.indexOf(pool);
-  graph.removeNodes([pool], [y, indices]);
-  for (const constant of b.initializers) graph.addInitializer(constant);
-  graph.insertNodes(b.nodes, at);
+  b.replace([pool], [y, indices]);
   if (source) dropReorder(graph, source, channels % block === 0);
 }
 
 /** Indices number the whole batch: sample n's start, n·`sampleSize`, as [N, 1, 1, 1] (N: `y`'s batch). */
 function sampleStarts(b: Builder, y: string, sampleSize: number): string {
-  const rows = b.op('Gather', [b.op('Shape', [y]), scalar(b, 'batch_axis', DataType.INT64, 0)], {}, 'rows');
-  const sampleIndex = b.op('Range', [scalar(b, 'zero', DataType.INT64, 0), rows, scalar(b, 'one', DataType.INT64, 1)], {}, 'sample_index');
-  const starts = b.op('Mul', [sampleIndex, scalar(b, 'sample_size', DataType.INT64, sampleSize)], {}, 'sample_starts');
+  const rows = b.op('Gather', [b.op('Shape', [y]), b.constantScalar('batch_axis', DataType.INT64, 0)], {}, 'rows');
+  const [zero, one] = [b.constantScalar('zero', DataType.INT64, 0), b.constantScalar('one', DataType.INT64, 1)];
+  const sampleIndex = b.op('Range', [zero, rows, one], {}, 'sample_index');
+  const starts = b.op('Mul', [sampleIndex, b.constantScalar('sample_size', DataType.INT64, sampleSize)], {}, 'sample_starts');
   return b.reshape(starts, [-1, 1, 1, 1], 'sample_starts_shape');
 }
 
@@ -117,7 +115,7 @@ function dropReorder(graph: Graph, reorder: NodeProto, wholeBlocks: boolean): vo
   const readers = [...graph.consumers(out)];
   const shapes = readers.every((r) => r.op_type === 'Shape' && !r.domain && !r.attribute?.length);
   if (graph.isGraphOutput(out) || !shapes || (readers.length && !wholeBlocks)) return;
-  for (const shape of readers) graph.replaceNode(shape, { ...shape, input: [reorder.input![0]] });
+  for (const shape of readers) graph.redirectInput(shape, out, reorder.input![0]);
   graph.removeNodes([reorder]);
 }
 
@@ -157,13 +155,6 @@ function priorityTensor(b: Builder, { channels, plane, covered }: TiledPool, blo
   return { name, top };
 }
 
-function scalar(b: Builder, role: string, type: DataType.FLOAT | DataType.INT64, value: number): string {
-  if (type === DataType.FLOAT) return b.constantScalar(role, type, value);
-  const name = b.name(role);
-  b.initializers.push(int64Tensor(name, [value], []));
-  return name;
-}
-
 /**
  * ReorderInput of a ReorderOutput whose channels fill whole blocks gives back the NCHWc tensor
  * it started from (a pool's output read by the next NCHWc Conv): its readers take that directly.
@@ -175,9 +166,7 @@ function skipReorderRoundTrips(graph: Graph, block: number): void {
     const whole = back?.domain === NCHWC_DOMAIN && back.op_type === 'ReorderOutput' && intAttribute(back, 'channels', 0) % block === 0;
     const out = reorder.output![0];
     if (!whole || graph.isGraphOutput(out)) continue;
-    for (const reader of [...graph.consumers(out)]) {
-      graph.replaceNode(reader, { ...reader, input: reader.input!.map((v) => (v === out ? back!.input![0] : v)) });
-    }
+    for (const reader of [...graph.consumers(out)]) graph.redirectInput(reader, out, back!.input![0]);
     graph.removeNodes([reorder]);
   }
 }

@@ -122,10 +122,7 @@ function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[
   const output = b.customOp(NCHWC_DOMAIN, 'Conv', inputs, attributes);
   const result = relu ? relu.output![0] : node.output![0];
   b.customOp(NCHWC_DOMAIN, 'ReorderOutput', [output], { channels: outChannels }, 'ReorderOutput', result);
-  const at = graph.nodes.indexOf(node);
-  graph.removeNodes(relu ? [node, relu] : [node], [result]);
-  for (const constant of b.initializers) graph.addInitializer(constant);
-  graph.insertNodes(b.nodes, at);
+  b.replace(relu ? [node, relu] : [node], [result]);
 }
 
 /** The Relu that alone reads the Conv's output, which the NCHWc Conv then applies itself. */

@@ -58,9 +58,9 @@ export function applyTrainMode(
     for (const meanOnly of meanOnlyBatchNorms(graph)) lowerMeanOnlyBn(graph, opset, meanOnly, types, result, bnMomentum);
   }
   for (const node of [...graph.nodes]) {
-    if (node.op_type === 'Dropout' && !node.domain) replaceWithBuilt(graph, node, lowerDropout(graph, opset, node, types, result), types);
+    if (node.op_type === 'Dropout' && !node.domain) replaceWithBuilt(node, lowerDropout(graph, opset, node, types, result), types);
     if (node.op_type === 'BatchNormalization' && !node.domain && batchNorm === 'batch') {
-      replaceWithBuilt(graph, node, lowerBatchNorm(graph, opset, node, types, result), types);
+      replaceWithBuilt(node, lowerBatchNorm(graph, opset, node, types, result), types);
     }
   }
   return result;
@@ -127,8 +127,7 @@ function lowerMeanOnlyBn(
     result.gradientHooks.set(reader.output![0], centeredGradient(`${spec.layer}/mean_only_bn`, tType, featureAxis, spec.bias, biasDims));
   }
   // a new node, not an edit: the step graph shares its node objects with the model
-  const inputs = reader.input!.map((input) => (input === node.output![0] ? centeredBias : input));
-  graph.replaceNode(reader, { ...reader, input: inputs });
+  graph.redirectInput(reader, node.output![0], centeredBias);
   graph.removeNodes([node]);
 
   // the running mean (of the bias's shape, as the batch mean): not on the gradient path
@@ -138,7 +137,8 @@ function lowerMeanOnlyBn(
     b.op('Mul', [batchMean, b.constantScalar('rate', type, momentum)], {}, 'running_new'),
   ], {}, 'running_mean', output);
   result.runningStatistics.push({ input: spec.runningMean, output });
-  insertBuilt(graph, b, types, graph.nodes.indexOf(graph.consumers(centeredBias)[0]));
+  typeConstants(b, types);
+  b.placeAt(graph.nodes.indexOf(graph.consumers(centeredBias)[0]));
 }
 
 /** ∂t = ∂y − mean(∂y) over every axis but the features, and ∂b = Σ ∂y over them, for y = t − μ_B[t] + b. */
@@ -162,20 +162,15 @@ function rowCount(b: Builder, x: string, { type, dims }: ValueType, featureAxis:
   return b.op('Div', [size, b.constantScalar(`${role}_features`, type, features)], {}, role);
 }
 
-/** What a Builder made, its nodes at position `at` and its constants in the graph, typed. */
-export function insertBuilt(graph: Graph, b: Builder, types: Map<string, ValueType>, at: number): void {
-  for (const constant of b.initializers) {
-    types.set(constant.name!, { type: constant.data_type!, dims: tensorDims(constant) });
-    graph.addInitializer(constant);
-  }
-  graph.insertNodes(b.nodes, at);
+/** A Builder's constants in `types`. */
+function typeConstants(b: Builder, types: Map<string, ValueType>): void {
+  for (const constant of b.initializers) types.set(constant.name!, { type: constant.data_type!, dims: tensorDims(constant) });
 }
 
-/** `node` replaced by what a Builder made in its place (computing its first output). */
-export function replaceWithBuilt(graph: Graph, node: NodeProto, b: Builder, types: Map<string, ValueType>): void {
-  const at = graph.nodes.indexOf(node);
-  graph.removeNodes([node], [node.output![0]]);
-  insertBuilt(graph, b, types, at);
+/** `node` replaced by what a Builder made in its place (computing its first output), its constants typed. */
+export function replaceWithBuilt(node: NodeProto, b: Builder, types: Map<string, ValueType>): void {
+  typeConstants(b, types);
+  b.replace([node], [node.output![0]]);
 }
 
 function label(node: NodeProto): string { return node.name || node.output![0]; }
@@ -253,6 +248,6 @@ function lowerBatchNorm(graph: Graph, opset: number, node: NodeProto, types: Map
   };
   blend(runningMean, mean, 'running_mean');
   blend(runningVar, b.op('Mul', [variance, unbiasing], {}, 'unbiased_var'), 'running_var');
-  for (const t of b.initializers) types.set(t.name!, { type: t.data_type!, dims: tensorDims(t) });
+  typeConstants(b, types);
   return b;
 }
