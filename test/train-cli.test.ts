@@ -106,7 +106,7 @@ describe('wn-onnx train', () => {
     }
   });
 
-  it('runs in a child under the tuned malloc (Linux); SIGTERM ends both, no output written', async () => {
+  it('runs in a child under the tuned malloc and V8 old generation (Linux); SIGTERM ends both, no output written', async () => {
     const out = path.join(dir, `sigterm-${process.pid}.onnx`);
     const parent = spawn(process.execPath, [path.join(root, 'bin', 'wn-onnx.js'), 'train', mlp, '--data', x, '--labels', y, '--epochs', '100000', '-o', out]);
     let err = '';
@@ -121,6 +121,7 @@ describe('wn-onnx train', () => {
       .filter((pid) => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(out); } catch { return false; } });
     assert.equal(training.length, 1, 'one training process beside the parent');
     assert.match(fs.readFileSync(`/proc/${training[0]}/environ`, 'utf8'), /MALLOC_ARENA_MAX=1/);
+    assert.ok(fs.readFileSync(`/proc/${training[0]}/cmdline`, 'utf8').split('\0').includes('--initial-old-space-size=64'));
     parent.kill('SIGTERM');
     assert.equal(await ended, 'SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 500));
