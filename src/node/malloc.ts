@@ -7,9 +7,7 @@
  * batch 16): epoch 2.47 → 1.50 s and peak RSS 881 → 794 MB; the HiFi-GAN generator 4.95 →
  * 3.69 s and 1187 → 1153 MB. (A step estimated small keeps ONNX Runtime's arena: the trainer
  * asks for it, see SMALL_STEP_BYTES.) glibc reads these variables at process start only, hence
- * the second process. The second process also starts V8's old generation at 64 MB: at its
- * default start the CLI's epoch of the bundled CNN ran 39–78 full collections (a few ms each),
- * with 64 MB one (epoch 6.2–6.7 → 5.8 s, this machine, 2026-12-06).
+ * the second process.
  */
 import { spawn } from 'node:child_process';
 
@@ -20,6 +18,11 @@ const TUNED_MALLOC: Record<string, string> = {
   MALLOC_TRIM_THRESHOLD_: String(2 ** 33),
 };
 
+/**
+ * V8's old generation starts at 64 MB: from V8's default start, the bundled CNN's epoch ran
+ * 39–78 full collections of a heap under 9 MB (a few ms each), with 64 MB one; a whole 1-epoch
+ * `train` took 6.96 s against 7.68 s (medians of 6 paired runs, 2026-12-06).
+ */
 const TUNED_V8 = ['--initial-old-space-size=64'];
 
 /** Set in the second process: malloc is tuned, ONNX Runtime's CPU arena can go. */
@@ -35,10 +38,9 @@ export function wantsTunedMalloc(argv: readonly string[]): boolean {
 }
 
 /**
- * Runs this command again in a child with the tuned malloc (and V8 flags; the caller's come
- * after, so they win), standard streams shared; resolves
- * to its exit code. SIGINT and SIGTERM are passed on; a child ended by a signal ends this
- * process by the same signal.
+ * Runs this command again in a child with the tuned malloc and V8 flags (the caller's own flags
+ * come after them, so they win), standard streams shared; resolves to its exit code. SIGINT and
+ * SIGTERM are passed on; a child ended by a signal ends this process by the same signal.
  */
 export function rerunWithTunedMalloc(argv: readonly string[]): Promise<number> {
   const child = spawn(process.execPath, [...TUNED_V8, ...process.execArgv, ...argv.slice(1)], {
