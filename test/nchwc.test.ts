@@ -224,6 +224,10 @@ describe('Convs on ONNX Runtime NCHWc kernels in the trainer', () => {
       assert.equal(pools(graph.model, ''), 1);
       assert.equal(pools(lowered, ''), 0, 'the MaxPool with Indices is lowered');
       assert.equal(pools(lowered, NCHWC_DOMAIN), 2, 'its maxima, and its first maxima\'s priorities');
+      // conv1's NCHWc output goes into conv2 as it is where its channels fill whole blocks
+      const conv2 = lowered.graph.nodes.find((n) => n.op_type === 'Conv' && n.name!.startsWith('conv2/'))!;
+      const wholeBlocks = c.channels[1] % block === 0;
+      assert.equal(lowered.graph.producer(conv2.input![0])?.op_type, wholeBlocks ? 'Conv' : 'ReorderInput');
     });
 
     it(`${c.name}: three SGD steps and a validation equal the plain graph's`, async () => {

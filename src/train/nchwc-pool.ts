@@ -44,7 +44,6 @@ export function lowerMaxPoolsToNchwc(graph: Graph, opset: number, types: Readonl
     replacePool(graph, opset, pool, tiled, block);
     count++;
   }
-  skipReorderRoundTrips(graph, block);
   return count;
 }
 
@@ -153,20 +152,4 @@ function priorityTensor(b: Builder, { channels, plane, covered }: TiledPool, blo
   const name = b.name('priorities');
   b.initializers.push(floatTensor(name, DataType.FLOAT, [1, blocks * block, rows, columns], values));
   return { name, top };
-}
-
-/**
- * ReorderInput of a ReorderOutput whose channels fill whole blocks gives back the NCHWc tensor
- * it started from (a pool's output read by the next NCHWc Conv): its readers take that directly.
- */
-function skipReorderRoundTrips(graph: Graph, block: number): void {
-  for (const reorder of [...graph.nodes]) {
-    if (reorder.domain !== NCHWC_DOMAIN || reorder.op_type !== 'ReorderInput') continue;
-    const back = graph.producer(reorder.input![0]);
-    const whole = back?.domain === NCHWC_DOMAIN && back.op_type === 'ReorderOutput' && intAttribute(back, 'channels', 0) % block === 0;
-    const out = reorder.output![0];
-    if (!whole || graph.isGraphOutput(out)) continue;
-    for (const reader of [...graph.consumers(out)]) graph.redirectInput(reader, out, back!.input![0]);
-    graph.removeNodes([reorder]);
-  }
 }

@@ -38,7 +38,8 @@ const VALUE_PRESERVING = new Set(['Reshape', 'Transpose', 'Gather', 'Identity', 
 /**
  * A copy of `model` with its float32 2-D Convs (group 1, computed weights of known shape) and
  * its MaxPools with Indices of tiling windows (src/train/nchwc-pool.ts) on NCHWc kernels of
- * `block` channels; `model` itself when there are none or `block` is 0.
+ * `block` channels, with no reordering out and back in between them; `model` itself when there
+ * are none or `block` is 0.
  */
 export function lowerToNchwc(model: Model, types: ReadonlyMap<string, ValueType>, block: number): Model {
   if (block <= 1) return model;
@@ -56,6 +57,7 @@ export function lowerToNchwc(model: Model, types: ReadonlyMap<string, ValueType>
   }
   count += lowerMaxPoolsToNchwc(graph, opset, types, block);
   if (!count) return model;
+  skipReorderRoundTrips(graph, block);
   lowered.proto.opset_import = [...(lowered.proto.opset_import ?? []), { domain: NCHWC_DOMAIN, version: Long.fromNumber(1) }];
   return lowered;
 }
@@ -96,33 +98,42 @@ function elementType(graph: Graph, types: ReadonlyMap<string, ValueType>, name: 
 }
 
 function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[], block: number, filters: Map<string, string>): void {
-  const [outChannels, channels, ...kernel] = dims;
-  const blocked = (n: number) => Math.ceil(n / block) * block;
+  const outChannels = dims[0];
   const b = new Builder(graph, opset, `${node.name || node.output![0]}/nchwc`, 'wn-onnx training step: Conv on NCHWc kernels');
   const [x, w, bias] = node.input!;
-  const pad = (value: string, pads: number[]) => (pads.every((p) => p === 0) ? value : b.pad(value, pads));
-  const outBlocked = blocked(outChannels);
   // inputs of fewer channels than a block stay as they are (ONNX Runtime's NCHW-input kernel)
-  const inBlocks = channels >= block;
-  const inChannels = inBlocks ? blocked(channels) : channels;
-  const inputs = [inBlocks ? b.customOp(NCHWC_DOMAIN, 'ReorderInput', [x]) : x, filters.get(w) ?? ''];
-  if (!inputs[1]) {
-    const padded = pad(w, [0, 0, 0, 0, outBlocked - outChannels, inChannels - channels, 0, 0]);
-    // OIHW → [O/B][I/B][H][W][Bi][Bo] (blocked input) or [O/B][I][H][W][Bo]
-    const [axes, perm] = inBlocks
-      ? [[outBlocked / block, block, inChannels / block, block, ...kernel], [0, 2, 4, 5, 3, 1]]
-      : [[outBlocked / block, block, channels, ...kernel], [0, 2, 3, 4, 1]];
-    const blocks = b.op('Transpose', [b.reshape(padded, axes, 'split')], { perm });
-    inputs[1] = b.reshape(blocks, [outBlocked, inChannels, ...kernel], 'filter');
-    filters.set(w, inputs[1]);
-  }
-  if (bias) inputs.push(pad(bias, [0, outBlocked - outChannels]));
+  const inBlocks = dims[1] >= block;
+  const input = inBlocks ? b.customOp(NCHWC_DOMAIN, 'ReorderInput', [x]) : x;
+  const filter = filters.get(w) ?? blockedFilter(b, w, dims, block, inBlocks);
+  filters.set(w, filter);
+  const inputs = [input, filter];
+  if (bias) inputs.push(zeroPadded(b, bias, [0, blockedCount(outChannels, block) - outChannels]));
   const relu = fusedRelu(graph, node);
   const attributes = { ...sameAttributes(node), ...(relu ? { activation: 'Relu' } : {}) };
   const output = b.customOp(NCHWC_DOMAIN, 'Conv', inputs, attributes);
   const result = relu ? relu.output![0] : node.output![0];
   b.customOp(NCHWC_DOMAIN, 'ReorderOutput', [output], { channels: outChannels }, 'ReorderOutput', result);
   b.replace(relu ? [node, relu] : [node], [result]);
+}
+
+const blockedCount = (n: number, block: number) => Math.ceil(n / block) * block;
+
+function zeroPadded(b: Builder, value: string, pads: number[]): string {
+  return pads.every((p) => p === 0) ? value : b.pad(value, pads);
+}
+
+/** Weights `w` (OIHW, `dims`) padded to whole blocks and laid out as the NCHWc Conv reads them. */
+function blockedFilter(b: Builder, w: string, dims: number[], block: number, inBlocks: boolean): string {
+  const [outChannels, channels, ...kernel] = dims;
+  const outBlocked = blockedCount(outChannels, block);
+  const inChannels = inBlocks ? blockedCount(channels, block) : channels;
+  const padded = zeroPadded(b, w, [0, 0, 0, 0, outBlocked - outChannels, inChannels - channels, 0, 0]);
+  // OIHW → [O/B][I/B][H][W][Bi][Bo] (blocked input) or [O/B][I][H][W][Bo]
+  const [axes, perm] = inBlocks
+    ? [[outBlocked / block, block, inChannels / block, block, ...kernel], [0, 2, 4, 5, 3, 1]]
+    : [[outBlocked / block, block, channels, ...kernel], [0, 2, 3, 4, 1]];
+  const blocks = b.op('Transpose', [b.reshape(padded, axes, 'split')], { perm });
+  return b.reshape(blocks, [outBlocked, inChannels, ...kernel], 'filter');
 }
 
 /** The Relu that alone reads the Conv's output, which the NCHWc Conv then applies itself. */
@@ -132,4 +143,21 @@ function fusedRelu(graph: Graph, node: NodeProto): NodeProto | undefined {
   if (readers.length !== 1 || graph.isGraphOutput(out)) return undefined;
   const [reader] = readers;
   return reader.op_type === 'Relu' && !reader.domain ? reader : undefined;
+}
+
+/**
+ * ReorderInput of a ReorderOutput whose channels fill whole blocks gives back the NCHWc tensor
+ * it started from (a pool's or a Conv's output read by the next NCHWc Conv): its readers take
+ * that directly.
+ */
+function skipReorderRoundTrips(graph: Graph, block: number): void {
+  for (const reorder of [...graph.nodes]) {
+    if (reorder.domain !== NCHWC_DOMAIN || reorder.op_type !== 'ReorderInput') continue;
+    const back = graph.producer(reorder.input![0]);
+    const whole = back?.domain === NCHWC_DOMAIN && back.op_type === 'ReorderOutput' && intAttribute(back, 'channels', 0) % block === 0;
+    const out = reorder.output![0];
+    if (!whole || graph.isGraphOutput(out)) continue;
+    for (const reader of [...graph.consumers(out)]) graph.redirectInput(reader, out, back!.input![0]);
+    graph.removeNodes([reorder]);
+  }
 }

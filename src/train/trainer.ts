@@ -88,8 +88,9 @@ function withoutValues(model: Model, names: ReadonlySet<string>): Model {
 const SMALL_STEP_BYTES = 256 * 2 ** 20;
 
 /**
- * A session on `lowered` (Convs on NCHWc kernels), or on `plain` where ONNX Runtime refuses
- * the lowered graph: the kernels are an optimization, and the plain graph computes the same.
+ * A session on `lowered` (Convs and MaxPools on NCHWc kernels), or on `plain` where ONNX
+ * Runtime refuses the lowered graph: the kernels are an optimization, and the plain graph
+ * computes the same.
  */
 export async function openLowered(runtime: Runtime, lowered: Model, plain: Model, settings: SessionSettings): Promise<Session> {
   try {

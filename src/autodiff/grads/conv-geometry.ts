@@ -203,16 +203,13 @@ export function kernelGradient(ctx: GradContext, signal: string, windowGrads: st
   // [N, B, …] → [windows, N·B]: rows in the order of the gathered columns
   const gradsBatchLast = transpose2d(ctx, ctx.op('Reshape', [windowGrads, ctx.ints([-1, windowCount], 'per_channel')]));
   let product: string;
-  if (splits > 1) {
-    // one product per run of windows, each its own GEMM for ONNX Runtime to spread over its threads, then their sum
-    const patches = ctx.op('Reshape', [gathered, ctx.ints([splits, kernelSize, -1], 'patches_shape')]);
-    const grads = ctx.op('Reshape', [gradsBatchLast, ctx.ints([splits, -1, outChannels], 'grads_shape')]);
-    const summed = ctx.reduce('ReduceSum', ctx.op('MatMul', [patches, grads]), [0], false);
-    product = ctx.op('Transpose', [summed], { perm: [1, 0] });
-  } else if (group === 1) {
-    const patches = ctx.op('Reshape', [gathered, ctx.ints([channels * kernelSize, -1], 'patches_shape')]);
-    const grads = ctx.op('Reshape', [gradsBatchLast, ctx.ints([-1, outChannels], 'grads_shape')]);
-    product = ctx.op('Transpose', [ctx.op('MatMul', [patches, grads])], { perm: [1, 0] });
+  if (group === 1) {
+    // with splits, one product per run of windows, each its own GEMM for ONNX Runtime to spread over its threads, then their sum
+    const runs = splits > 1 ? [splits] : [];
+    const patches = ctx.op('Reshape', [gathered, ctx.ints([...runs, channels * kernelSize, -1], 'patches_shape')]);
+    const grads = ctx.op('Reshape', [gradsBatchLast, ctx.ints([...runs, -1, outChannels], 'grads_shape')]);
+    const products = ctx.op('MatMul', [patches, grads]);
+    product = ctx.op('Transpose', [splits > 1 ? ctx.reduce('ReduceSum', products, [0], false) : products], { perm: [1, 0] });
   } else {
     const patches = ctx.op('Reshape', [gathered, ctx.ints([group, channelsPerGroup * kernelSize, -1], 'patches_shape')]);
     const split = ctx.op('Reshape', [gradsBatchLast, ctx.ints([-1, group, outPerGroup], 'grads_shape')]);
@@ -318,8 +315,9 @@ function windowIndices(g: WindowGeometry, splits: number): number[] {
   const run = allWindows.length / splits;
   const indices: number[] = [];
   for (let s = 0; s < splits; s++) {
+    const windows = allWindows.slice(s * run, (s + 1) * run);
     for (const k of offsets) {
-      for (const o of allWindows.slice(s * run, (s + 1) * run)) {
+      for (const o of windows) {
         let flat = 0;
         let inside = true;
         for (let i = 0; i < g.signal.length; i++) {
