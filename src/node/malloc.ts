@@ -20,8 +20,8 @@ const TUNED_MALLOC: Record<string, string> = {
 
 /**
  * V8's old generation starts at 64 MB: from V8's default start, the bundled CNN's epoch ran
- * 39–78 full collections of a heap under 9 MB (a few ms each), with 64 MB one; a whole 1-epoch
- * `train` took 6.96 s against 7.68 s (medians of 6 paired runs, 2026-12-06).
+ * 39–81 full collections of a heap under 9 MB (a few ms each; four traced epochs), with 64 MB
+ * one; a whole 1-epoch `train` took 6.96 s against 7.68 s (medians of 6 paired runs, 2026-12-06).
  */
 const TUNED_V8 = ['--initial-old-space-size=64'];
 
