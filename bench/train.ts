@@ -33,12 +33,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-common';
 import {
-  assignInputs, convert, dataDependentInit, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, saveModelFile, withSession,
+  assignInputs, convert, dataDependentInit, decodeModel, encodeModel, inputSpecs, inputTensor, loadModelFile, Model, nodeRuntime, readSampleData, saveModelFile, withSession,
   type NdArray, type Runtime,
 } from '../src/node';
 import type { NodeProto, TensorProto } from '../src/onnx/proto';
 import { DataType } from '../src/onnx/enums';
 import { makeNode } from '../src/ir/make';
+import { tensorValueInfo } from '../src/ir/graph';
 import { floatTensor, tensorDims } from '../src/tensor/values';
 import type { InputArray } from '../src/data/batch';
 import { Trainer } from '../src/train/trainer';
@@ -128,11 +129,13 @@ function instrumentedRuntime() {
   const base = nodeRuntime();
   const sessions: ort.InferenceSession[] = [];
   const runMs: number[] = [];
+  const runFeeds: ort.InferenceSession.FeedsType[] = [];
   const create = async (...args: unknown[]) => {
     const session = await (base.InferenceSession.create as (...a: unknown[]) => Promise<ort.InferenceSession>)(...args);
     const run = session.run.bind(session) as (...a: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
     session.run = (async (...a: unknown[]) => {
       const started = performance.now();
+      runFeeds[0] = a[0] as ort.InferenceSession.FeedsType;
       const outputs = await run(...a);
       runMs.push(performance.now() - started);
       return outputs;
@@ -141,23 +144,22 @@ function instrumentedRuntime() {
     return session;
   };
   const runtime: Runtime = { Tensor: base.Tensor, InferenceSession: { create } as unknown as typeof ort.InferenceSession };
-  return { runtime, sessions, runMs };
+  return { runtime, sessions, runMs, runFeeds };
 }
 
 /** One timed training step: all of it, building the feeds, and the session.run inside Trainer.step. */
 interface StepTiming { stepMs: number; feedsMs: number; runMs: number }
 
 /** A trainer of the CNN kind and its timed steps, one at a time, through the training set in order. */
-async function stepper(kind: ModelKind, o: Options, profileDir?: string) {
+async function stepper(kind: ModelKind, o: Options, sessionOptions: ort.InferenceSession.SessionOptions = {}) {
   const model = cnn(kind);
   const data = readFashionMnist(o.data, model);
-  const { runtime, sessions, runMs } = instrumentedRuntime();
+  const { runtime, sessions, runMs, runFeeds } = instrumentedRuntime();
   const input = data.images.spec.name;
   const probe = [2, 3].map((rows) => ({ [input]: inputTensor(runtime, data.images, rows) }));
   // after init the pre-activations are centered: ReLU zeroes about half of every window
   if (kind.endsWith('-init')) await dataDependentInit(model, { [input]: inputTensor(runtime, data.images, BATCH) }, { runtime });
-  const profiling = profileDir ? { enableProfiling: true, profileFilePrefix: path.join(profileDir, 'step') } : {};
-  const trainer = await Trainer.create(model, probe, { runtime, optimizer: { kind: 'adam' }, sessionOptions: { ...THREADS, ...profiling } });
+  const trainer = await Trainer.create(model, probe, { runtime, optimizer: { kind: 'adam' }, sessionOptions: { ...THREADS, ...sessionOptions } });
   const stepSession = sessions.at(-1)!; // Trainer.create loads the step graph after probing the model
   let step = 0;
   const next = async (): Promise<StepTiming> => {
@@ -171,11 +173,11 @@ async function stepper(kind: ModelKind, o: Options, profileDir?: string) {
     if (!Number.isFinite(loss)) throw new Error(`${kind} CNN: the loss became ${loss} at step ${step}`);
     return { stepMs: ended - started, feedsMs: fed - started, runMs: runMs.at(-1)! };
   };
-  return { trainer, stepSession, next };
+  return { trainer, stepSession, next, lastFeeds: () => runFeeds[0] };
 }
 
-async function trainSteps(kind: ModelKind, o: Options, profileDir?: string) {
-  const { trainer, stepSession, next } = await stepper(kind, o, profileDir);
+async function trainSteps(kind: ModelKind, o: Options, sessionOptions: ort.InferenceSession.SessionOptions = {}) {
+  const { trainer, stepSession, next } = await stepper(kind, o, sessionOptions);
   const timings: StepTiming[] = [];
   for (let step = 0; step < o.warmup + o.steps; step++) {
     const timing = await next();
@@ -236,6 +238,73 @@ async function measureForward(o: Options): Promise<{ forwardMs: number }> {
   return { forwardMs: median(times) };
 }
 
+/** Blocks of runs of each session taken in turns by measureFreeIndices. */
+const FREE_INDICES_BLOCKS = 12;
+
+/** Median session.run of the step, of the step given its pools' Indices, and of one forward pass, in ms. */
+interface FreeIndicesResult { stepMs: number; givenMs: number; forwardMs: number; indices: number; maxDifference: number }
+
+/**
+ * What computing the MaxPools' Indices costs the step, measured by leaving it out: the step graph
+ * as ONNX Runtime runs it (its optimized model, saved at session creation: NCHWc lowering and
+ * fusions included) against the same graph where each MaxUnpool reads its Indices from a graph
+ * input, fed the values the step computed for the same batch, so both give the same outputs.
+ * What is left is a bound for any way of finding the first maxima (the scatter into the input
+ * gradient stays). The forward pass runs in the same turns, so all three see one machine speed.
+ */
+async function measureFreeIndices(o: Options): Promise<FreeIndicesResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-bench-indices-'));
+  try {
+    const saved = path.join(dir, 'step.onnx');
+    const { trainer, next, lastFeeds } = await stepper('wn', o, { optimizedModelFilePath: saved });
+    await next();
+    const feeds = lastFeeds();
+    await trainer.release();
+    const runtime = nodeRuntime();
+    const open = (model: Model) => runtime.InferenceSession.create(encodeModel(model.proto), THREADS);
+    const bytes = fs.readFileSync(saved);
+    const withIndices = new Model(decodeModel(bytes));
+    const names = withIndices.graph.nodes.filter((n) => n.op_type === 'MaxUnpool').map((n) => n.input![1]);
+    withIndices.graph.proto.output!.push(...names.map((name) => ({ name })));
+    const indices = await (await open(withIndices)).run(feeds);
+    const given = new Model(decodeModel(bytes));
+    for (const name of names) {
+      for (const unpool of given.graph.consumers(name)) given.graph.redirectInput(unpool, name, `${name}/given`);
+    }
+    given.graph.appendGraphInputs(names.map((name) => tensorValueInfo(`${name}/given`, DataType.INT64, indices[name].dims)));
+    given.graph.removeUnused(given.graph.nodes);
+    const givenFeeds = { ...feeds, ...Object.fromEntries(names.map((name) => [`${name}/given`, indices[name]])) };
+    const [step, stepGiven] = [await open(new Model(decodeModel(bytes))), await open(given)];
+    const forwardModel = cnn('wn');
+    const input = forwardModel.graph.inputs[0].name!;
+    const forward = await runtime.InferenceSession.create(encodeModel(forwardModel.proto), THREADS);
+    const [a, b] = [await step.run(feeds), await stepGiven.run(givenFeeds)];
+    let maxDifference = 0;
+    for (const [name, t] of Object.entries(a)) {
+      const [x, y] = [t.data as Float32Array, b[name].data as Float32Array];
+      for (let i = 0; i < x.length; i++) maxDifference = Math.max(maxDifference, Math.abs(x[i] - y[i]));
+    }
+    const runs: [ort.InferenceSession, ort.InferenceSession.FeedsType][] = [[step, feeds], [stepGiven, givenFeeds], [forward, { [input]: feeds[input] }]];
+    const times: number[][] = [[], [], []];
+    const perBlock = Math.max(1, Math.round(o.steps / 4));
+    for (let block = 0; block < FREE_INDICES_BLOCKS; block++) {
+      const order = block % 2 ? [2, 1, 0] : [0, 1, 2];
+      for (const i of order) {
+        const [session, sessionFeeds] = runs[i];
+        for (let run = 0; run < perBlock; run++) {
+          const started = performance.now();
+          await session.run(sessionFeeds);
+          times[i].push(performance.now() - started);
+        }
+      }
+    }
+    for (const [session] of runs) await session.release();
+    return { stepMs: median(times[0]), givenMs: median(times[1]), forwardMs: median(times[2]), indices: names.length, maxDifference };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const PARTS = ['forward', 'loss', 'backward', 'optimizer'] as const;
 type GraphPart = (typeof PARTS)[number];
 
@@ -258,7 +327,8 @@ interface Breakdown { steps: number; rows: { part: string; ms: number }[]; backw
 async function measureProfile(o: Options): Promise<Breakdown> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wn-bench-train-'));
   try {
-    const { trainer, stepSession, timings } = await trainSteps('wn', o, dir);
+    const profiling = { enableProfiling: true, profileFilePrefix: path.join(dir, 'step') };
+    const { trainer, stepSession, timings } = await trainSteps('wn', o, profiling);
     stepSession.endProfiling();
     await trainer.release();
     const [file] = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -311,6 +381,7 @@ async function measure(config: string, o: Options): Promise<unknown> {
       return measureTraining(config, o);
     case 'forward': return measureForward(o);
     case 'profile': return measureProfile(o);
+    case 'free-indices': return measureFreeIndices(o);
     case 'pair': return measurePair(['wn', 'wn-mean-only-bn'], o);
     case 'pair-init': return measurePair(['wn-init', 'wn-mean-only-bn-init'], o);
     default: throw new Error(`unknown configuration ${config}`);
@@ -414,6 +485,8 @@ function main(): void {
   const epochs = epochMeasure(o, torchSkipped);
   if (o.scale) log('  the vocoder and ResNet-18 (bench/scale.ts) …');
   const scale = o.scale ? runProcess(process.execPath, [path.join(__dirname, 'scale.js'), '--python', o.python]).stdout.trim() : undefined;
+  log('  the step with its pools\' Indices given …');
+  const free = measured<FreeIndicesResult>('free-indices', o);
   log('  profiling a WN training step …');
   const breakdown = measured<Breakdown>('profile', o);
 
@@ -483,6 +556,8 @@ function main(): void {
       '| Epoch of Fashion-MNIST | ms/step (fastest) | ms/step (medians) | Samples/s (fastest) | × three forwards | Median step (above) |', '|---|---|---|---|---|---|',
       ...epochRows, '',
     ] : []),
+    `What finding the pools' first maxima costs (the step graph as ONNX Runtime optimized it, against the same graph fed the MaxUnpools' ${free.indices} Indices tensors computed for the same batch; outputs equal within ${free.maxDifference}; medians of ${FREE_INDICES_BLOCKS} blocks of runs taken in turns with a forward pass): session.run ${free.stepMs.toFixed(2)} ms with the Indices computed, ${free.givenMs.toFixed(2)} ms given, forward ${free.forwardMs.toFixed(2)} ms: the step is ${(free.stepMs / (3 * free.forwardMs)).toFixed(2)}× three forwards, ${(free.givenMs / (3 * free.forwardMs)).toFixed(2)}× with the Indices free.`
+      + (epochRows.length ? ` The epoch measure less that difference would be ${(((epochStep(epochs.ours, fastest) - (free.stepMs - free.givenMs)) / (3 * forwardMs))).toFixed(2)}× three forwards (an estimate: the difference taken off the fastest epoch figure above).` : ''), '',
     ...(scale ? ['Training at scale (bench/scale.ts): HiFi-GAN V1 generator and ResNet-18, wn-onnx train against PyTorch.', '', scale, ''] : []),
     `Where a WN training step goes (ONNX Runtime profiling on, so slower than above; per-step averages over the ${breakdown.steps} steps between the quartiles of step time):`, '',
     '| Part of the step | ms/step | Share |', '|---|---|---|',
