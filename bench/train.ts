@@ -9,6 +9,8 @@
  *   - the epoch measure, as a user waits for it: `wn-onnx train` on the WN CNN (shuffled batches,
  *     the CLI's defaults) for 2 epochs minus 1 epoch, whole processes timed, so start-up cancels;
  *     per step, against three forward passes; PyTorch the same way (bench/torch_train.py --epochs);
+ *   - what finding the MaxPools' first maxima costs the step: ONNX Runtime's optimized step graph
+ *     against the same graph fed the Indices, in turns with a forward pass in one process;
  *   - with --scale, the vocoder and ResNet-18 rows of bench/scale.ts (step time and peak RSS,
  *     ours and PyTorch's);
  *   - where a WN step's time goes: an ONNX Runtime profile of the step session summed by part of
