@@ -131,13 +131,13 @@ function instrumentedRuntime() {
   const base = nodeRuntime();
   const sessions: ort.InferenceSession[] = [];
   const runMs: number[] = [];
-  const runFeeds: ort.InferenceSession.FeedsType[] = [];
+  const last: { feeds?: ort.InferenceSession.FeedsType } = {};
   const create = async (...args: unknown[]) => {
     const session = await (base.InferenceSession.create as (...a: unknown[]) => Promise<ort.InferenceSession>)(...args);
     const run = session.run.bind(session) as (...a: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
     session.run = (async (...a: unknown[]) => {
       const started = performance.now();
-      runFeeds[0] = a[0] as ort.InferenceSession.FeedsType;
+      last.feeds = a[0] as ort.InferenceSession.FeedsType;
       const outputs = await run(...a);
       runMs.push(performance.now() - started);
       return outputs;
@@ -146,7 +146,7 @@ function instrumentedRuntime() {
     return session;
   };
   const runtime: Runtime = { Tensor: base.Tensor, InferenceSession: { create } as unknown as typeof ort.InferenceSession };
-  return { runtime, sessions, runMs, runFeeds };
+  return { runtime, sessions, runMs, last };
 }
 
 /** One timed training step: all of it, building the feeds, and the session.run inside Trainer.step. */
@@ -156,7 +156,7 @@ interface StepTiming { stepMs: number; feedsMs: number; runMs: number }
 async function stepper(kind: ModelKind, o: Options, sessionOptions: ort.InferenceSession.SessionOptions = {}) {
   const model = cnn(kind);
   const data = readFashionMnist(o.data, model);
-  const { runtime, sessions, runMs, runFeeds } = instrumentedRuntime();
+  const { runtime, sessions, runMs, last } = instrumentedRuntime();
   const input = data.images.spec.name;
   const probe = [2, 3].map((rows) => ({ [input]: inputTensor(runtime, data.images, rows) }));
   // after init the pre-activations are centered: ReLU zeroes about half of every window
@@ -175,7 +175,7 @@ async function stepper(kind: ModelKind, o: Options, sessionOptions: ort.Inferenc
     if (!Number.isFinite(loss)) throw new Error(`${kind} CNN: the loss became ${loss} at step ${step}`);
     return { stepMs: ended - started, feedsMs: fed - started, runMs: runMs.at(-1)! };
   };
-  return { trainer, stepSession, next, lastFeeds: () => runFeeds[0] };
+  return { trainer, stepSession, next, lastFeeds: () => last.feeds! };
 }
 
 async function trainSteps(kind: ModelKind, o: Options, sessionOptions: ort.InferenceSession.SessionOptions = {}) {
@@ -268,7 +268,9 @@ async function measureFreeIndices(o: Options): Promise<FreeIndicesResult> {
     const withIndices = new Model(decodeModel(bytes));
     const names = withIndices.graph.nodes.filter((n) => n.op_type === 'MaxUnpool').map((n) => n.input![1]);
     withIndices.graph.proto.output!.push(...names.map((name) => ({ name })));
-    const indices = await (await open(withIndices)).run(feeds);
+    const indexSession = await open(withIndices);
+    const indices = await indexSession.run(feeds);
+    await indexSession.release();
     const given = new Model(decodeModel(bytes));
     for (const name of names) {
       for (const unpool of given.graph.consumers(name)) given.graph.redirectInput(unpool, name, `${name}/given`);
@@ -276,7 +278,7 @@ async function measureFreeIndices(o: Options): Promise<FreeIndicesResult> {
     given.graph.appendGraphInputs(names.map((name) => tensorValueInfo(`${name}/given`, DataType.INT64, indices[name].dims)));
     given.graph.removeUnused(given.graph.nodes);
     const givenFeeds = { ...feeds, ...Object.fromEntries(names.map((name) => [`${name}/given`, indices[name]])) };
-    const [step, stepGiven] = [await open(new Model(decodeModel(bytes))), await open(given)];
+    const [step, stepGiven] = [await runtime.InferenceSession.create(bytes, THREADS), await open(given)];
     const forwardModel = cnn('wn');
     const input = forwardModel.graph.inputs[0].name!;
     const forward = await runtime.InferenceSession.create(encodeModel(forwardModel.proto), THREADS);
