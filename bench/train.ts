@@ -202,17 +202,32 @@ interface PairResult { perBlock: number; first: number[]; second: number[] }
 async function measurePair(kinds: [ModelKind, ModelKind], o: Options): Promise<PairResult> {
   const steppers = [await stepper(kinds[0], o), await stepper(kinds[1], o)];
   for (const s of steppers) for (let step = 0; step < o.warmup; step++) await s.next();
-  const perBlock = Math.max(1, Math.round(o.steps / 4));
-  const medians: number[][] = [[], []];
-  for (let block = 0; block < PAIR_BLOCKS; block++) {
-    for (const i of block % 2 ? [1, 0] : [0, 1]) {
-      const times: number[] = [];
-      for (let step = 0; step < perBlock; step++) times.push((await steppers[i].next()).stepMs);
-      medians[i].push(median(times));
+  const perBlock = blockRuns(o);
+  const times = await inTurns(steppers.map((s) => async () => (await s.next()).stepMs), PAIR_BLOCKS, perBlock);
+  for (const s of steppers) await s.trainer.release();
+  return { perBlock, first: times[0].map(median), second: times[1].map(median) };
+}
+
+/** Runs in one block of inTurns: a quarter of the timed steps. */
+function blockRuns(o: Options): number {
+  return Math.max(1, Math.round(o.steps / 4));
+}
+
+/**
+ * `perBlock` runs of each of `runs` (each returns its time in ms), a block of each in turn, the
+ * order reversed every other block, so all see the same machine speed: each run's times by block.
+ */
+async function inTurns(runs: (() => Promise<number>)[], blocks: number, perBlock: number): Promise<number[][][]> {
+  const times = runs.map((): number[][] => []);
+  for (let block = 0; block < blocks; block++) {
+    const order = runs.map((_, i) => i);
+    for (const i of block % 2 ? order.reverse() : order) {
+      const blockTimes: number[] = [];
+      for (let run = 0; run < perBlock; run++) blockTimes.push(await runs[i]());
+      times[i].push(blockTimes);
     }
   }
-  for (const s of steppers) await s.trainer.release();
-  return { perBlock, first: medians[0], second: medians[1] };
+  return times;
 }
 
 interface TrainingResult { stepMs: number; runMs: number; feedsMs: number }
@@ -281,7 +296,7 @@ async function measureFreeIndices(o: Options): Promise<FreeIndicesResult> {
     const [step, stepGiven] = [await runtime.InferenceSession.create(bytes, THREADS), await open(given)];
     const forwardModel = cnn('wn');
     const input = forwardModel.graph.inputs[0].name!;
-    const forward = await runtime.InferenceSession.create(encodeModel(forwardModel.proto), THREADS);
+    const forward = await open(forwardModel);
     const [a, b] = [await step.run(feeds), await stepGiven.run(givenFeeds)];
     let maxDifference = 0;
     for (const [name, t] of Object.entries(a)) {
@@ -289,21 +304,14 @@ async function measureFreeIndices(o: Options): Promise<FreeIndicesResult> {
       for (let i = 0; i < x.length; i++) maxDifference = Math.max(maxDifference, Math.abs(x[i] - y[i]));
     }
     const runs: [ort.InferenceSession, ort.InferenceSession.FeedsType][] = [[step, feeds], [stepGiven, givenFeeds], [forward, { [input]: feeds[input] }]];
-    const times: number[][] = [[], [], []];
-    const perBlock = Math.max(1, Math.round(o.steps / 4));
-    for (let block = 0; block < FREE_INDICES_BLOCKS; block++) {
-      const order = block % 2 ? [2, 1, 0] : [0, 1, 2];
-      for (const i of order) {
-        const [session, sessionFeeds] = runs[i];
-        for (let run = 0; run < perBlock; run++) {
-          const started = performance.now();
-          await session.run(sessionFeeds);
-          times[i].push(performance.now() - started);
-        }
-      }
-    }
+    const timed = runs.map(([session, sessionFeeds]) => async () => {
+      const started = performance.now();
+      await session.run(sessionFeeds);
+      return performance.now() - started;
+    });
+    const [stepMs, givenMs, forwardMs] = (await inTurns(timed, FREE_INDICES_BLOCKS, blockRuns(o))).map((blocks) => median(blocks.flat()));
     for (const [session] of runs) await session.release();
-    return { stepMs: median(times[0]), givenMs: median(times[1]), forwardMs: median(times[2]), indices: names.length, maxDifference };
+    return { stepMs, givenMs, forwardMs, indices: names.length, maxDifference };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -14,6 +14,11 @@ import type { ExecutionProvider, Runtime } from './ort';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
+/** `n` channels rounded up to whole blocks: how many an NCHWc tensor or filter holds. */
+export function blockedCount(n: number, block: number): number {
+  return Math.ceil(n / block) * block;
+}
+
 const blockSizes = new WeakMap<Runtime, Promise<number>>();
 
 /**

@@ -18,7 +18,7 @@ import { intAttribute } from '../ir/attributes';
 import type { ValueType } from '../ir/value-types';
 import { floatTensor } from '../tensor/values';
 import { sameAttributes } from '../autodiff/grads/conv-geometry';
-import { NCHWC_DOMAIN } from '../runtime/nchwc';
+import { blockedCount, NCHWC_DOMAIN } from '../runtime/nchwc';
 
 /** Priorities are float32 whole numbers: exact up to 2^24. */
 const LARGEST_WHOLE_FLOAT = 2 ** 24;
@@ -67,7 +67,7 @@ function tiledPool(graph: Graph, types: ReadonlyMap<string, ValueType>, pool: No
   const source = reordered && intAttribute(producer, 'channels', 0) === channels ? producer : undefined;
   // ReorderInput takes channel counts in multiples of 4
   if (!source && channels % 4 !== 0) return undefined;
-  if (Math.ceil(channels / block) * block * (plane[0]! * plane[1]!) > LARGEST_WHOLE_FLOAT) return undefined;
+  if (blockedCount(channels, block) * (plane[0]! * plane[1]!) > LARGEST_WHOLE_FLOAT) return undefined;
   const covered = (plane as number[]).map((d, i) => d - (d % kernel[i]));
   return { kernel, channels, plane: plane as number[], covered, source };
 }
@@ -124,11 +124,10 @@ function dropReorder(graph: Graph, reorder: NodeProto, wholeBlocks: boolean): vo
  */
 function croppedToWindows(b: Builder, blocked: string, { channels, plane, covered }: TiledPool, block: number): string {
   if (covered.every((d, i) => d === plane[i])) return blocked;
-  const blocks = Math.ceil(channels / block);
-  const split = b.reshape(blocked, [0, blocks, ...plane, block], 'blocks');
+  const split = b.reshape(blocked, [0, blockedCount(channels, block) / block, ...plane, block], 'blocks');
   const axes = b.constantInt64('crop_axes', [2, 3]);
   const cropped = b.op('Slice', [split, b.constantInt64('crop_starts', [0, 0]), b.constantInt64('crop_ends', covered), axes], {}, 'crop');
-  return b.reshape(cropped, [0, blocks * block, ...covered], 'cropped');
+  return b.reshape(cropped, [0, blockedCount(channels, block), ...covered], 'cropped');
 }
 
 /**
@@ -139,10 +138,10 @@ function croppedToWindows(b: Builder, blocked: string, { channels, plane, covere
 function priorityTensor(b: Builder, { channels, plane, covered }: TiledPool, block: number): { name: string; top: number } {
   const [height, width] = plane;
   const [rows, columns] = covered;
-  const blocks = Math.ceil(channels / block);
-  const top = blocks * block * height * width;
-  const values = new Float32Array(blocks * block * rows * columns);
-  for (let cb = 0, at = 0; cb < blocks; cb++) {
+  const blocked = blockedCount(channels, block);
+  const top = blocked * height * width;
+  const values = new Float32Array(blocked * rows * columns);
+  for (let cb = 0, at = 0; cb < blocked / block; cb++) {
     for (let h = 0; h < rows; h++) {
       for (let w = 0; w < columns; w++) {
         for (let j = 0; j < block; j++, at++) values[at] = top - (((cb * block + j) * height + h) * width + w);
@@ -150,6 +149,6 @@ function priorityTensor(b: Builder, { channels, plane, covered }: TiledPool, blo
     }
   }
   const name = b.name('priorities');
-  b.initializers.push(floatTensor(name, DataType.FLOAT, [1, blocks * block, rows, columns], values));
+  b.initializers.push(floatTensor(name, DataType.FLOAT, [1, blocked, rows, columns], values));
   return { name, top };
 }

@@ -28,7 +28,7 @@ import { intAttribute } from '../ir/attributes';
 import type { ValueType } from '../ir/value-types';
 import { readInts } from '../tensor/values';
 import { sameAttributes } from '../autodiff/grads/conv-geometry';
-import { NCHWC_DOMAIN } from '../runtime/nchwc';
+import { blockedCount, NCHWC_DOMAIN } from '../runtime/nchwc';
 import { copyGraph } from './step-graph';
 import { lowerMaxPoolsToNchwc } from './nchwc-pool';
 
@@ -115,8 +115,6 @@ function replaceConv(graph: Graph, opset: number, node: NodeProto, dims: number[
   b.customOp(NCHWC_DOMAIN, 'ReorderOutput', [output], { channels: outChannels }, 'ReorderOutput', result);
   b.replace(relu ? [node, relu] : [node], [result]);
 }
-
-const blockedCount = (n: number, block: number) => Math.ceil(n / block) * block;
 
 function zeroPadded(b: Builder, value: string, pads: number[]): string {
   return pads.every((p) => p === 0) ? value : b.pad(value, pads);
